@@ -1,0 +1,7 @@
+"""``python -m certbot_dns_netcup``: the same as the ``certbot-dns-netcup`` command."""
+
+import sys
+
+from certbot_dns_netcup.cli import main
+
+sys.exit(main())
