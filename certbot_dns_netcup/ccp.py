@@ -1,0 +1,266 @@
+"""Client of netcup's CCP JSON API (customer number + API key + API password).
+
+One endpoint; every answer is HTTP 200 with the outcome in the body's
+``status``/``statuscode``.  The client logs in once, reuses the session, logs in
+again when netcup says the session is gone (4001, which happens after as little
+as 15-30 s), and logs out at the end.  It takes and returns plain data.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from certbot_dns_netcup.credentials import CCP_KEYS_HELP, CcpCredentials
+from certbot_dns_netcup.errors import ApiError, AuthenticationError, ZoneNotFoundError
+from certbot_dns_netcup.redaction import SECRETS
+from certbot_dns_netcup.transport import RATE_LIMIT_WAIT, JsonHttpClient, JsonResponse, RetryLater
+
+logger = logging.getLogger(__name__)
+
+API_NAME = "CCP API"
+SUCCESS = 2000
+SESSION_GONE = 4001
+VALIDATION_ERROR = 4013
+UPDATE_FAILED_ZONE = 5028
+NO_RECORDS = 5029
+ZONE_NOT_FOUND = 5031
+
+
+@dataclass(frozen=True)
+class CcpRecord:
+    id: str
+    hostname: str  # relative to the zone, "@" for the apex
+    type: str
+    destination: str
+    priority: str = "0"
+
+
+class CcpClient:
+    def __init__(
+        self,
+        credentials: CcpCredentials,
+        endpoint: str,
+        *,
+        login_retries: int = 3,
+        http: Optional[JsonHttpClient] = None,
+    ) -> None:
+        self._credentials = credentials
+        self.endpoint = endpoint
+        self.login_retries = max(0, login_retries)
+        self.http = http or JsonHttpClient(API_NAME)
+        self._session_id: Optional[str] = None
+        SECRETS.add(credentials.api_key)
+        SECRETS.add(credentials.api_password)
+
+    # ----- session -----------------------------------------------------------
+    def login(self) -> None:
+        data = self._call(
+            "login",
+            {
+                "customernumber": self._credentials.customer_number,
+                "apikey": self._credentials.api_key,
+                "apipassword": self._credentials.api_password,
+            },
+            with_session=False,
+        )
+        session_id = data.get("apisessionid") if isinstance(data, dict) else None
+        if not isinstance(session_id, str) or not session_id:
+            raise ApiError(
+                "netcup's CCP API accepted the login but sent no session id. Retry later.",
+                api=API_NAME,
+                operation="login",
+            )
+        SECRETS.add(session_id)
+        self._session_id = session_id
+        logger.debug("CCP API: logged in")
+
+    def logout(self) -> None:
+        """End the session; failures are logged, never raised (this runs during cleanup)."""
+        if self._session_id is None:
+            return
+        try:
+            self._call("logout", {}, relogin=False)
+        except Exception as error:  # logout is a courtesy to netcup; nothing depends on it
+            logger.debug("CCP API: logout failed: %s", error)
+        self._session_id = None
+
+    # ----- DNS ---------------------------------------------------------------
+    def zone_exists(self, zone: str) -> bool:
+        """Whether ``zone`` is a DNS zone of this account that the CCP API manages."""
+        try:
+            self._call("infoDnsZone", {"domainname": zone})
+        except ApiError as error:
+            if error.code in (str(ZONE_NOT_FOUND), str(UPDATE_FAILED_ZONE)) or _is_not_a_zone(error):
+                return False
+            raise
+        return True
+
+    def list_records(self, zone: str) -> list[CcpRecord]:
+        try:
+            data = self._call("infoDnsRecords", {"domainname": zone})
+        except ApiError as error:
+            if error.code == str(NO_RECORDS):
+                return []
+            raise
+        return _records(data)
+
+    def add_txt_records(self, zone: str, entries: list[tuple[str, str]]) -> list[CcpRecord]:
+        """Add TXT records (hostname relative to the zone, value) in one call; return them with their ids."""
+        wanted = [
+            {"hostname": host, "type": "TXT", "priority": "0", "destination": value, "deleterecord": False}
+            for host, value in entries
+        ]
+        data = self._call("updateDnsRecords", {"domainname": zone, "dnsrecordset": {"dnsrecords": wanted}})
+        return matching_records(_records(data), entries)
+
+    def delete_records(self, zone: str, records: list[CcpRecord]) -> None:
+        """Delete records by id, all in one call.  Records already gone count as deleted."""
+        if not records:
+            return
+        doomed = [
+            {
+                "id": r.id,
+                "hostname": r.hostname,
+                "type": r.type,
+                "priority": r.priority,
+                "destination": r.destination,
+                "deleterecord": True,
+            }
+            for r in records
+        ]
+        self._call("updateDnsRecords", {"domainname": zone, "dnsrecordset": {"dnsrecords": doomed}})
+
+    @property
+    def calls(self) -> int:
+        return self.http.calls
+
+    # ----- protocol ----------------------------------------------------------
+    def _call(self, action: str, params: dict[str, Any], *, with_session: bool = True, relogin: bool = True) -> Any:
+        relogins_left = self.login_retries if relogin else 0
+        while True:
+            if with_session and self._session_id is None:
+                self.login()
+            param = dict(params)
+            if with_session:
+                param.update(
+                    customernumber=self._credentials.customer_number,
+                    apikey=self._credentials.api_key,
+                    apisessionid=self._session_id,
+                )
+            body = {"action": action, "param": param}
+            response = self.http.request(
+                "POST", self.endpoint, operation=_operation(action, params), json_body=body, check=_check_rate_limit
+            )
+            try:
+                return self._outcome(action, params, response)
+            except ApiError as error:
+                if with_session and error.code == str(SESSION_GONE) and relogins_left > 0:
+                    relogins_left -= 1
+                    logger.debug("CCP API: session expired during %s; logging in again", action)
+                    self._session_id = None
+                    continue
+                raise
+
+    def _outcome(self, action: str, params: dict[str, Any], response: JsonResponse) -> Any:
+        body = response.body
+        operation = _operation(action, params)
+        if not isinstance(body, dict) or "statuscode" not in body:
+            raise ApiError(
+                f"netcup's CCP API answered {operation} with something that is not a CCP API response "
+                f"(HTTP {response.status}). Check dns_netcup_api_url in your credentials file, or retry later.",
+                api=API_NAME,
+                operation=operation,
+            )
+        code = _int(body.get("statuscode"))
+        if body.get("status") == "success" or code == SUCCESS:
+            return body.get("responsedata")
+        short = SECRETS.scrub(str(body.get("shortmessage") or ""))
+        long = SECRETS.scrub(str(body.get("longmessage") or ""))
+        netcup_says = f"{short} {long}".strip()
+        details = f"netcup answered {code}: {netcup_says}" if netcup_says else f"netcup answered {code}"
+        kwargs = {"api": API_NAME, "operation": operation, "code": str(code), "netcup_message": netcup_says}
+        if action == "login":
+            raise AuthenticationError(
+                f"netcup's CCP API rejected the login ({details}). Check dns_netcup_customer_id, "
+                f"dns_netcup_api_key and dns_netcup_api_password in your credentials file. {CCP_KEYS_HELP}",
+                **kwargs,
+            )
+        if code == SESSION_GONE:
+            raise ApiError(
+                f"netcup's CCP API kept ending our session during {operation} ({details}), even after logging in "
+                "again. Raise --dns-netcup-login-retries or retry later.",
+                **kwargs,
+            )
+        if code == NO_RECORDS and action == "infoDnsRecords":
+            raise ApiError(f"{details}.", **kwargs)
+        if code in (ZONE_NOT_FOUND, UPDATE_FAILED_ZONE) or _is_not_a_zone_text(netcup_says):
+            raise ZoneApiError(
+                f"netcup's CCP API does not know the zone {params.get('domainname')!r} ({details}). Either it is "
+                "not a domain of this customer account, or it is on netcup's newer DNS platform, which only the "
+                "REST API reaches: add dns_netcup_api_v1_key to your credentials file.",
+                **kwargs,
+            )
+        raise ApiError(f"netcup's CCP API refused {operation} ({details}).", **kwargs)
+
+
+class ZoneApiError(ApiError, ZoneNotFoundError):
+    """The CCP API says a domain is not one of its zones."""
+
+
+def matching_records(records: list[CcpRecord], entries: list[tuple[str, str]]) -> list[CcpRecord]:
+    """The TXT records among ``records`` that have one of the (hostname, value) pairs.
+
+    netcup's updateDnsRecords answers with the zone's whole record set; the
+    records we added are those with our hostname and our value (ACME values are
+    unique per challenge, so they cannot belong to anyone else).
+    """
+    wanted = {(h.lower(), v) for h, v in entries}
+    return [r for r in records if r.type.upper() == "TXT" and (r.hostname.lower(), r.destination) in wanted]
+
+
+def _records(data: Any) -> list[CcpRecord]:
+    raw = data.get("dnsrecords") if isinstance(data, dict) else None
+    if not isinstance(raw, list):
+        return []
+    return [
+        CcpRecord(
+            id=str(r.get("id", "")),
+            hostname=str(r.get("hostname", "")),
+            type=str(r.get("type", "")),
+            destination=str(r.get("destination", "")),
+            priority=str(r.get("priority", "0")),
+        )
+        for r in raw
+        if isinstance(r, dict)
+    ]
+
+
+def _check_rate_limit(response: JsonResponse) -> None:
+    body = response.body
+    if isinstance(body, dict) and _int(body.get("statuscode")) == VALIDATION_ERROR:
+        text = f"{body.get('shortmessage', '')} {body.get('longmessage', '')}".lower()
+        if "requests per minute" in text or "rate limit" in text:
+            raise RetryLater(RATE_LIMIT_WAIT, "more than 180 requests per minute")
+
+
+def _is_not_a_zone(error: ApiError) -> bool:
+    return error.code == str(VALIDATION_ERROR) and _is_not_a_zone_text(error.netcup_message or "")
+
+
+def _is_not_a_zone_text(text: str) -> bool:
+    # 4013 "Value in field domainname does not match requirements of type: domainname"
+    return "domainname" in text.lower() and "does not match" in text.lower()
+
+
+def _operation(action: str, params: dict[str, Any]) -> str:
+    zone = params.get("domainname")
+    return f"{action} for {zone}" if zone else action
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return -1

@@ -1,0 +1,131 @@
+"""Lookups through the system's recursive resolver.
+
+What the zone resolution and the nameserver discovery need: CNAME chains, a
+zone's NS set and the addresses of a host.  Everything here goes through a
+``dns.resolver.Resolver`` (the one from /etc/resolv.conf by default, any other
+for tests) whose lifetime bounds every call, so nothing hangs.  The propagation
+checks themselves never use a recursive resolver: see ``propagation``.
+
+Only dnspython 2.0 APIs are used (distributions ship 2.0 to 2.3).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Optional
+
+import dns.exception
+import dns.name
+import dns.rdatatype
+import dns.resolver
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_LOOKUP_TIMEOUT = 10.0
+# Real CNAME chains are one or two links long; anything this long is a mistake.
+MAX_CNAME_CHAIN = 16
+
+
+class DnsLookupError(Exception):
+    """A lookup through the recursive resolver failed; the message says which and why."""
+
+
+def make_system_resolver(timeout: float = DEFAULT_LOOKUP_TIMEOUT) -> dns.resolver.Resolver:
+    """A resolver configured from /etc/resolv.conf whose every lookup ends within ``timeout`` seconds."""
+    try:
+        resolver = dns.resolver.Resolver(configure=True)
+    except (dns.exception.DNSException, OSError) as error:
+        raise DnsLookupError(f"cannot read the system's DNS resolver configuration: {error}") from error
+    resolver.lifetime = timeout
+    # Per-server timeout below the lifetime, so that a second configured resolver gets a chance.
+    resolver.timeout = min(resolver.timeout, timeout)
+    return resolver
+
+
+def normalize_name(name: str) -> str:
+    """Lower case, no trailing dot: the form every name in this package takes."""
+    return name.strip().rstrip(".").lower()
+
+
+def _absolute(name: str) -> dns.name.Name:
+    # Absolute names keep the resolver's search list out of the way.
+    try:
+        return dns.name.from_text(normalize_name(name) + ".")
+    except dns.exception.DNSException as error:
+        raise DnsLookupError(f"{name!r} is not a valid DNS name: {error}") from error
+
+
+def _lookup(resolver: dns.resolver.Resolver, name: str, rdtype: str) -> Optional[list[str]]:
+    """Texts of the ``rdtype`` records at ``name``; ``None`` if the name does not exist.
+
+    An existing name without such records gives ``[]``.  Anything else that keeps
+    the resolver from answering (timeouts, SERVFAIL everywhere) is a ``DnsLookupError``.
+    """
+    qname = _absolute(name)
+    try:
+        answer = resolver.resolve(qname, rdtype, raise_on_no_answer=False)
+    except dns.resolver.NXDOMAIN:
+        return None
+    except dns.exception.Timeout as error:
+        raise DnsLookupError(f"looking up {rdtype} of {normalize_name(name)} timed out: {error}") from error
+    except dns.exception.DNSException as error:
+        raise DnsLookupError(f"looking up {rdtype} of {normalize_name(name)} failed: {error}") from error
+    if answer.rrset is None:
+        return []
+    # The answer may start with CNAMEs the resolver followed; keep only the asked-for type.
+    wanted = dns.rdatatype.from_text(rdtype)
+    return [rdata.to_text() for rdata in answer.rrset if rdata.rdtype == wanted]
+
+
+def follow_cname_chain(name: str, resolver: dns.resolver.Resolver) -> str:
+    """The final target of the CNAME chain starting at ``name``, or ``name`` itself without a CNAME.
+
+    Returned lower case without the trailing dot.  A loop or an absurdly long chain is a ``DnsLookupError``.
+    """
+    current = normalize_name(name)
+    seen = [current]
+    while True:
+        targets = _lookup(resolver, current, "CNAME")
+        if not targets:
+            return current
+        target = normalize_name(targets[0])
+        if target in seen:
+            raise DnsLookupError(f"CNAME loop at {normalize_name(name)}: {' -> '.join([*seen, target])}")
+        seen.append(target)
+        if len(seen) > MAX_CNAME_CHAIN:
+            raise DnsLookupError(f"CNAME chain at {normalize_name(name)} is longer than {MAX_CNAME_CHAIN} links")
+        logger.debug("%s is a CNAME for %s", current, target)
+        current = target
+
+
+def zone_nameserver_names(zone: str, resolver: dns.resolver.Resolver) -> list[str]:
+    """Host names in the NS set at the apex of ``zone``, sorted, lower case, no trailing dot."""
+    hosts = _lookup(resolver, zone, "NS")
+    if hosts is None:
+        raise DnsLookupError(f"the zone {normalize_name(zone)} does not exist in DNS (NXDOMAIN)")
+    if not hosts:
+        raise DnsLookupError(f"{normalize_name(zone)} has no NS records: is it the apex of a delegated zone?")
+    return sorted({normalize_name(host) for host in hosts})
+
+
+def host_addresses(host: str, resolver: dns.resolver.Resolver) -> list[str]:
+    """IPv4 then IPv6 addresses of ``host``; a ``DnsLookupError`` if it has none."""
+    addresses: list[str] = []
+    failures: list[str] = []
+    for rdtype in ("A", "AAAA"):
+        try:
+            found = _lookup(resolver, host, rdtype)
+        except DnsLookupError as error:
+            # One family failing must not hide the other; it is named if nothing is found.
+            logger.debug("%s", error)
+            failures.append(str(error))
+            continue
+        for address in found or []:
+            if address not in addresses:
+                addresses.append(address)
+    if not addresses:
+        reason = "; ".join(failures) if failures else "no A or AAAA records"
+        raise DnsLookupError(f"the host {normalize_name(host)} does not resolve to an address ({reason})")
+    if failures:
+        logger.warning("only some addresses of %s are known: %s", normalize_name(host), "; ".join(failures))
+    return addresses

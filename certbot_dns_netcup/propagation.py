@@ -1,0 +1,630 @@
+"""Wait until every authoritative nameserver serves every expected TXT value.
+
+Plain DNS, for any provider: give it the records you created and the
+nameservers of their zones (discovered from DNS or given by the user), and
+``wait_for_propagation`` asks each nameserver address directly, without
+recursion, until all of them serve all values or the bound runs out.
+
+Query load stays small whatever the number of names: a zone reaches a server
+all at once, so per (zone, server) only one name, the probe, is asked about
+once per step until it shows all its values; only then are the zone's other
+names confirmed on that server, and a server that serves everything of a zone
+is not asked about that zone again.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import errno
+import ipaddress
+import logging
+import re
+import socket
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.query
+import dns.rcode
+import dns.rdatatype
+import dns.resolver
+
+from certbot_dns_netcup import dnslookup
+from certbot_dns_netcup.dnslookup import DnsLookupError, normalize_name
+
+logger = logging.getLogger(__name__)
+
+Notify = Callable[[str], None]
+
+DEFAULT_STEP = 1.0
+DEFAULT_GRACE = 30.0
+DEFAULT_QUERY_TIMEOUT = 2.0
+DEFAULT_PROGRESS_INTERVAL = 30.0
+DEFAULT_BOUND_OPTION = "--dns-netcup-propagation-seconds"
+# Confirming the other names of a zone once its probe is served: this many
+# queries per step at least (about one per second for long steps), so that
+# hundreds of names are confirmed quickly without a flood.
+MIN_CONFIRM_BURST = 4
+MAX_WORKERS = 8
+# Lines of detail in a timeout message before the rest is summarized.
+MAX_REPORT_LINES = 30
+MAX_PROGRESS_ENTRIES = 4
+
+# connect()/sendto() errors that mean "no route to this address from here", not "the server is down".
+_NO_ROUTE_ERRNOS = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT})
+
+
+def _log_notify(message: str) -> None:
+    logger.info("%s", message)
+
+
+# ----- servers and records ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Nameserver:
+    """One address of an authoritative nameserver; ``host`` is its name, or the address if it has none."""
+
+    host: str
+    address: str
+    port: int = 53
+
+    @property
+    def family(self) -> str:
+        return "IPv6" if ipaddress.ip_address(self.address).version == 6 else "IPv4"
+
+    def _endpoint(self) -> str:
+        if self.port == 53:
+            return self.address
+        return f"[{self.address}]:{self.port}" if self.family == "IPv6" else f"{self.address}:{self.port}"
+
+    def __str__(self) -> str:
+        if self.host == self.address:
+            return self._endpoint()
+        return f"{self.host} ({self._endpoint()})"
+
+
+@dataclass(frozen=True)
+class ExpectedRecord:
+    """A TXT value that must be served at ``name`` by the nameservers of ``zone``."""
+
+    zone: str
+    name: str  # absolute, lower case, no trailing dot (normalized on creation)
+    value: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "zone", normalize_name(self.zone))
+        object.__setattr__(self, "name", normalize_name(self.name))
+
+
+# ----- the nameserver option --------------------------------------------------------------------------------------
+_ACCEPTED_FORMS = "accepted forms: host, host:port, IPv4, IPv4:port, IPv6, [IPv6]:port, separated by commas"
+_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
+
+
+def _parse_port(text: str, entry: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise ValueError(f"invalid port in nameserver {entry!r}: {text!r} is not a number from 1 to 65535")
+    return int(text)
+
+
+def _check_host_name(host: str, entry: str) -> str:
+    name = host.rstrip(".").lower()
+    if not name or len(name) > 253 or not all(_HOST_LABEL.match(label) for label in name.split(".")):
+        raise ValueError(f"invalid nameserver {entry!r}: {host!r} is neither an IP address nor a host name")
+    return name
+
+
+def _parse_entry(entry: str) -> tuple[str, int]:
+    if entry.startswith("["):
+        address, bracket, rest = entry[1:].partition("]")
+        if not bracket:
+            raise ValueError(f"invalid nameserver {entry!r}: missing ']' after the IPv6 address")
+        try:
+            ipaddress.IPv6Address(address)
+        except ValueError:
+            raise ValueError(f"invalid nameserver {entry!r}: {address!r} is not an IPv6 address") from None
+        if not rest:
+            return address, 53
+        if not rest.startswith(":"):
+            raise ValueError(f"invalid nameserver {entry!r}: expected ':port' after ']'")
+        return address, _parse_port(rest[1:], entry)
+    if entry.count(":") > 1:  # a bare IPv6 address; with a port it must be bracketed
+        try:
+            return str(ipaddress.IPv6Address(entry)), 53
+        except ValueError:
+            raise ValueError(
+                f"invalid nameserver {entry!r}: not an IPv6 address "
+                "(write an IPv6 address with a port as [address]:port)"
+            ) from None
+    host, colon, port_text = entry.partition(":")
+    port = _parse_port(port_text, entry) if colon else 53
+    try:
+        return str(ipaddress.IPv4Address(host)), port
+    except ValueError:
+        return _check_host_name(host, entry), port
+
+
+def parse_nameservers_option(text: str) -> list[tuple[str, int]]:
+    """Parse a comma-separated nameserver list into (host name or address, port) pairs, in order, without repeats.
+
+    Raises ``ValueError`` saying what is wrong and which forms are accepted.
+    """
+    entries = [part.strip() for part in text.split(",")]
+    if not any(entries):
+        raise ValueError(f"no nameserver given; {_ACCEPTED_FORMS}")
+    parsed: list[tuple[str, int]] = []
+    for entry in entries:
+        if not entry:
+            raise ValueError(f"empty entry in the nameserver list {text!r}; {_ACCEPTED_FORMS}")
+        try:
+            item = _parse_entry(entry)
+        except ValueError as error:
+            raise ValueError(f"{error}; {_ACCEPTED_FORMS}") from None
+        if item not in parsed:
+            parsed.append(item)
+    return parsed
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def resolve_nameserver_option(
+    entries: Sequence[tuple[str, int]], resolver: Optional[dns.resolver.Resolver] = None
+) -> list[Nameserver]:
+    """Turn parsed option entries into nameserver addresses; host names are resolved (IPv4 and IPv6).
+
+    Raises ``DnsLookupError`` for a host name without addresses: the user asked for it explicitly.
+    """
+    servers: list[Nameserver] = []
+    for host, port in entries:
+        if _is_address(host):
+            found = [Nameserver(host, host, port)]
+        else:
+            if resolver is None:
+                resolver = dnslookup.make_system_resolver()
+            found = [Nameserver(host, address, port) for address in dnslookup.host_addresses(host, resolver)]
+        servers.extend(server for server in found if server not in servers)
+    return servers
+
+
+def discover_nameservers(
+    zone: str, resolver: Optional[dns.resolver.Resolver] = None, notify: Notify = _log_notify
+) -> list[Nameserver]:
+    """Every address of every host in the zone's NS set, through the recursive ``resolver``.
+
+    A host that does not resolve is named through ``notify`` and left out; ``DnsLookupError``
+    if the NS set cannot be read or no host resolves.
+    """
+    if resolver is None:
+        resolver = dnslookup.make_system_resolver()
+    zone = normalize_name(zone)
+    servers: list[Nameserver] = []
+    for host in dnslookup.zone_nameserver_names(zone, resolver):
+        try:
+            addresses = dnslookup.host_addresses(host, resolver)
+        except DnsLookupError as error:
+            notify(f"Warning: nameserver {host} of {zone} is left out: {error}")
+            continue
+        servers.extend(Nameserver(host, address) for address in addresses)
+    if not servers:
+        raise DnsLookupError(f"none of the nameservers of {zone} resolves to an address")
+    logger.debug("nameservers of %s: %s", zone, ", ".join(map(str, servers)))
+    return servers
+
+
+# ----- one query --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Observation:
+    """What one server said about one name."""
+
+    kind: str  # one of the constants below
+    values: tuple[str, ...] = ()
+    detail: str = ""
+
+    ANSWER = "answer"
+    NXDOMAIN = "NXDOMAIN"
+    NODATA = "NODATA"
+    SERVFAIL = "SERVFAIL"
+    REFUSED = "REFUSED"
+    RCODE = "rcode"  # any other response code, named in detail
+    NOT_AUTHORITATIVE = "not authoritative"
+    BAD_RESPONSE = "bad response"
+    TIMEOUT = "timeout"
+    NO_ROUTE = "no route"
+    NO_RESPONSE = "no response"
+
+    @property
+    def answered(self) -> bool:
+        """Whether a DNS server replied at all (even with an error)."""
+        return self.kind not in (self.TIMEOUT, self.NO_ROUTE, self.NO_RESPONSE)
+
+    def serves(self, expected: frozenset[str]) -> bool:
+        return self.kind == self.ANSWER and expected <= set(self.values)
+
+    def describe(self, expected: frozenset[str]) -> str:
+        if self.kind == self.ANSWER:
+            missing = sorted(expected - set(self.values))
+            if not missing:
+                return "serves all values"
+            has = ", ".join(repr(v) for v in self.values)
+            return f"wrong values: has {has}; missing {', '.join(repr(v) for v in missing)}"
+        text = self.detail if self.kind == self.RCODE else self.kind
+        if self.detail and self.kind != self.RCODE:
+            text += f" ({self.detail})"
+        return text
+
+
+def _interpret(response: dns.message.Message, qname: dns.name.Name) -> Observation:
+    rcode = response.rcode()
+    authoritative = bool(response.flags & dns.flags.AA)
+    if rcode == dns.rcode.NXDOMAIN:
+        # A negative answer from a server that is not authoritative proves nothing about the zone.
+        return Observation(Observation.NXDOMAIN) if authoritative else Observation(
+            Observation.NOT_AUTHORITATIVE, detail="NXDOMAIN without the AA flag"
+        )
+    if rcode == dns.rcode.SERVFAIL:
+        return Observation(Observation.SERVFAIL)
+    if rcode == dns.rcode.REFUSED:
+        return Observation(Observation.REFUSED)
+    if rcode != dns.rcode.NOERROR:
+        return Observation(Observation.RCODE, detail=dns.rcode.to_text(rcode))
+    if not authoritative:
+        referral = not response.answer and any(r.rdtype == dns.rdatatype.NS for r in response.authority)
+        return Observation(Observation.NOT_AUTHORITATIVE, detail="referral" if referral else "answer without AA flag")
+    values: list[str] = []
+    for rrset in response.answer:
+        if rrset.name == qname and rrset.rdtype == dns.rdatatype.TXT:
+            # A TXT record may be split into several strings; the value is their concatenation.
+            values.extend(b"".join(rdata.strings).decode("utf-8", "replace") for rdata in rrset)
+    if values:
+        return Observation(Observation.ANSWER, tuple(values))
+    cnames = [r for r in response.answer if r.rdtype == dns.rdatatype.CNAME]
+    if cnames:
+        return Observation(Observation.NODATA, detail=f"CNAME to {cnames[0][0].target.to_text(omit_final_dot=True)}")
+    return Observation(Observation.NODATA)
+
+
+def query_txt(name: str, server: Nameserver, timeout: float = DEFAULT_QUERY_TIMEOUT) -> Observation:
+    """Ask ``server`` directly and non-recursively for the TXT values at ``name``: UDP, TCP if truncated."""
+    qname = dns.name.from_text(normalize_name(name) + ".")
+    query = dns.message.make_query(qname, dns.rdatatype.TXT)
+    query.flags &= ~dns.flags.RD  # an authoritative server must answer from its own data
+    try:
+        try:
+            response = dns.query.udp(query, server.address, timeout=timeout, port=server.port, raise_on_truncation=True)
+        except dns.message.Truncated:
+            logger.debug("%s truncated the answer for %s; retrying over TCP", server, name)
+            try:
+                response = dns.query.tcp(query, server.address, timeout=timeout, port=server.port)
+            except (dns.exception.Timeout, OSError) as error:
+                # The server is there (it answered over UDP), only TCP fails.
+                detail = f"truncated over UDP, TCP failed: {error or 'timeout'}"
+                return Observation(Observation.BAD_RESPONSE, detail=detail)
+    except dns.exception.Timeout:
+        return Observation(Observation.TIMEOUT)
+    except OSError as error:
+        kind = Observation.NO_ROUTE if error.errno in _NO_ROUTE_ERRNOS else Observation.NO_RESPONSE
+        return Observation(kind, detail=error.strerror or str(error))
+    except dns.exception.DNSException as error:
+        return Observation(Observation.BAD_RESPONSE, detail=str(error) or type(error).__name__)
+    return _interpret(response, qname)
+
+
+def _route_error(server: Nameserver) -> Optional[OSError]:
+    """An error if this host has no route to the server's address; connect() on UDP sends nothing."""
+    family = socket.AF_INET6 if server.family == "IPv6" else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.connect((server.address, server.port))
+    except OSError as error:
+        if error.errno in _NO_ROUTE_ERRNOS:
+            return error
+    return None
+
+
+# ----- the wait ---------------------------------------------------------------------------------------------------
+class PropagationTimeout(Exception):
+    """The bound ran out before every nameserver served every value; the message says who lacks what."""
+
+    def __init__(self, message: str, bound: float, lagging: Sequence[tuple[str, Nameserver]]) -> None:
+        super().__init__(message)
+        self.bound = bound
+        self.lagging = list(lagging)
+
+
+@dataclass
+class PropagationResult:
+    """How the wait went.  Times are seconds since the wait began."""
+
+    waited: bool  # False when the bound was 0 or there was nothing to wait for
+    elapsed: float = 0.0
+    ready_after: dict[tuple[str, Nameserver], float] = field(default_factory=dict)  # (zone, server) -> seconds
+    silent: list[tuple[str, Nameserver]] = field(default_factory=list)  # never answered, skipped after the grace
+    unreachable: list[Nameserver] = field(default_factory=list)  # no route from this host, skipped
+    queries: dict[Nameserver, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(eq=False)  # identity: targets are kept in sets
+class _Target:
+    """One zone on one server: the names it does not serve yet, the probe first."""
+
+    zone: str
+    server: Nameserver
+    expected: dict[str, frozenset[str]]  # name -> values
+    pending: list[str]
+    last: dict[str, Observation] = field(default_factory=dict)
+    ready_after: Optional[float] = None
+    skipped: bool = False
+    next_due: float = 0.0
+
+    @property
+    def waiting(self) -> bool:
+        return not self.skipped and self.ready_after is None
+
+
+def _poll(target_names: list[str], expected: dict[str, frozenset[str]], server: Nameserver, burst: int,
+          timeout: float, clock: Callable[[], float]) -> list[tuple[str, Observation, float]]:
+    """Query the names in order until one is not served yet or ``burst`` queries were made (runs in a worker)."""
+    results: list[tuple[str, Observation, float]] = []
+    for name in target_names[:burst]:
+        try:
+            observation = query_txt(name, server, timeout)
+        except Exception as error:  # a bug must not kill the wait silently; it shows up in the report instead
+            logger.debug("query of %s at %s failed", name, server, exc_info=True)
+            observation = Observation(Observation.BAD_RESPONSE, detail=repr(error))
+        results.append((name, observation, clock()))
+        logger.debug("%s %s: %s", server, name, observation.describe(expected[name]))
+        if not observation.serves(expected[name]):
+            break
+    return results
+
+
+def _plural(count: int, word: str, plural: str = "") -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {plural or word + 's'}"
+
+
+class _Wait:
+    """State of one call of ``wait_for_propagation``."""
+
+    def __init__(self, records: Sequence[ExpectedRecord], servers: Mapping[str, Sequence[Nameserver]], bound: float,
+                 notify: Notify, step: float, grace: float, query_timeout: float, progress_interval: float,
+                 clock: Callable[[], float], bound_option: str) -> None:
+        self.bound, self.notify, self.step, self.grace = bound, notify, step, grace
+        self.query_timeout, self.progress_interval, self.clock = query_timeout, progress_interval, clock
+        self.bound_option = bound_option
+        self.burst = max(MIN_CONFIRM_BURST, int(step))
+        by_zone: dict[str, dict[str, set[str]]] = {}
+        for record in records:
+            by_zone.setdefault(record.zone, {}).setdefault(record.name, set()).add(record.value)
+        self.record_count = len({(r.name, r.value) for r in records})
+        self.multi_zone = len(by_zone) > 1
+        self.targets: list[_Target] = []
+        for zone in sorted(by_zone):
+            zone_servers = servers.get(zone)
+            if not zone_servers:
+                raise ValueError(f"no nameservers given for the zone {zone}")
+            expected = {name: frozenset(values) for name, values in by_zone[zone].items()}
+            for server in dict.fromkeys(zone_servers):  # unique, in the given order
+                self.targets.append(_Target(zone, server, expected, sorted(expected)))
+        self.answered: set[Nameserver] = set()
+        self.completed: dict[Nameserver, int] = {}
+        self.result = PropagationResult(waited=True)
+        self.reported_families: set[str] = set()
+
+    # ----- helpers
+    def _label(self, target: _Target) -> str:
+        return f"{target.server} for {target.zone}" if self.multi_zone else str(target.server)
+
+    def _silent(self, target: _Target) -> bool:
+        return self.completed.get(target.server, 0) > 0 and target.server not in self.answered
+
+    def _skip_unroutable(self, servers: dict[Nameserver, OSError]) -> None:
+        by_family: dict[str, list[str]] = {}
+        for server, error in servers.items():
+            for target in self.targets:
+                if target.server == server:
+                    target.skipped = True
+            if server not in self.result.unreachable:
+                self.result.unreachable.append(server)
+            by_family.setdefault(server.family, []).append(f"{server} ({error.strerror or error})")
+        for family, names in by_family.items():
+            if family in self.reported_families:
+                logger.debug("also no route to %s", ", ".join(names))
+                continue
+            self.reported_families.add(family)
+            message = f"{family} is not reachable from this host; not waiting for {', '.join(names)}"
+            self.result.warnings.append(message)
+            self.notify(message)
+
+    def _apply(self, target: _Target, results: list[tuple[str, Observation, float]], start: float) -> None:
+        server = target.server
+        for name, observation, stamp in results:
+            self.result.queries[server] = self.result.queries.get(server, 0) + 1
+            self.completed[server] = self.completed.get(server, 0) + 1
+            if observation.kind == Observation.NO_ROUTE:
+                self._skip_unroutable({server: OSError(None, observation.detail)})
+                return
+            if observation.answered:
+                self.answered.add(server)
+            target.last[name] = observation
+            if observation.serves(target.expected[name]):
+                target.pending.remove(name)
+            if not target.pending:
+                target.ready_after = stamp - start
+                self.result.ready_after[(target.zone, server)] = target.ready_after
+                records = sum(len(v) for v in target.expected.values())
+                zone = f" of {target.zone}" if self.multi_zone else ""
+                self.notify(f"{server} serves all {_plural(records, 'record')}{zone} after {target.ready_after:.1f} s")
+
+    def _grace_applies(self) -> bool:
+        """All servers that answer are ready, the rest never answered, and every zone has a ready server."""
+        waiting = [t for t in self.targets if t.waiting]
+        if not waiting or not all(self._silent(t) for t in waiting):
+            return False
+        zones = {t.zone for t in self.targets if not t.skipped}
+        return all(any(t.zone == z and t.ready_after is not None for t in self.targets) for z in zones)
+
+    def _missing_summary(self, target: _Target) -> str:
+        name = target.pending[0]
+        seen = target.last.get(name)
+        text = f"{name} " + (seen.describe(target.expected[name]) if seen else "not answered yet")
+        if len(target.pending) > 1:
+            text += f" (+{len(target.pending) - 1} more)"
+        return text
+
+    def _progress(self, now: float, start: float) -> None:
+        waiting = [t for t in self.targets if t.waiting]
+        active = [t for t in self.targets if not t.skipped]
+        parts = [f"{self._label(t)}: {self._missing_summary(t)}" for t in waiting[:MAX_PROGRESS_ENTRIES]]
+        if len(waiting) > MAX_PROGRESS_ENTRIES:
+            parts.append(f"and {len(waiting) - MAX_PROGRESS_ENTRIES} more")
+        self.notify(
+            f"Still waiting after {now - start:.0f} s: {len(active) - len(waiting)} of {len(active)} "
+            f"nameservers ready; {'; '.join(parts)}"
+        )
+
+    def _timeout_error(self, now: float, start: float) -> PropagationTimeout:
+        waiting = [t for t in self.targets if t.waiting]
+        lines: list[str] = []
+        for target in waiting:
+            silent = " (no answer to any query since the wait began)" if self._silent(target) else ""
+            queried = [n for n in target.pending if n in target.last]
+            for name in queried:
+                lines.append(f"  {self._label(target)}: {name}: {target.last[name].describe(target.expected[name])}"
+                             + silent)
+            unqueried = len(target.pending) - len(queried)
+            if not queried:
+                lines.append(f"  {self._label(target)}: no answer received yet")
+            if unqueried and queried:
+                lines.append(f"  {self._label(target)}: {_plural(unqueried, 'other name')} not checked until "
+                             f"{queried[0]} is served")
+        if len(lines) > MAX_REPORT_LINES:
+            lines = [*lines[:MAX_REPORT_LINES], f"  ... and {len(lines) - MAX_REPORT_LINES} more lines"]
+        ready = [self._label(t) for t in self.targets if t.ready_after is not None]
+        text = [f"Not every authoritative nameserver serves the TXT records after {now - start:.0f} s:", *lines]
+        if ready:
+            text.append(f"Serving everything: {', '.join(ready)}.")
+        zones_without_answer = sorted({t.zone for t in waiting} - {t.zone for t in self.targets
+                                                                   if t.server in self.answered})
+        if zones_without_answer:
+            text.append(f"No nameserver of {', '.join(zones_without_answer)} answered at all: "
+                        "is outgoing DNS (UDP and TCP port 53) blocked on this host?")
+        text.append(f"If the nameservers are just slow, raise {self.bound_option} (now {self.bound:g}).")
+        return PropagationTimeout("\n".join(text), self.bound, [(t.zone, t.server) for t in waiting])
+
+    def _finish(self, now: float, start: float) -> PropagationResult:
+        result = self.result
+        result.elapsed = now - start
+        silent = [t for t in self.targets if t.waiting]
+        result.silent = [(t.zone, t.server) for t in silent]
+        result.queries = {t.server: result.queries.get(t.server, 0) for t in self.targets}
+        if silent:
+            names = ", ".join(dict.fromkeys(self._label(t) for t in silent))
+            warning = (f"Warning: not waiting any longer for {names}: no answer to any query in "
+                       f"{result.elapsed:.0f} s while the other nameservers serve all records")
+            result.warnings.append(warning)
+            self.notify(warning)
+        self.notify(f"All answering nameservers serve all {_plural(self.record_count, 'TXT record')} "
+                    f"after {result.elapsed:.1f} s")
+        return result
+
+    # ----- the loop
+    def run(self) -> PropagationResult:
+        start = self.clock()
+        deadline = start + self.bound
+        unroutable = {}
+        for server in dict.fromkeys(t.server for t in self.targets):
+            error = _route_error(server)
+            if error is not None:
+                unroutable[server] = error
+        if unroutable:
+            self._skip_unroutable(unroutable)
+        active = [t for t in self.targets if not t.skipped]
+        self.notify(
+            f"Waiting for {_plural(len({t.server for t in active}), 'nameserver address', 'nameserver addresses')} to serve "
+            f"{_plural(self.record_count, 'TXT record')} (at most {self.bound:g} s)"
+        )
+        next_progress = start + self.progress_interval
+        grace_until: Optional[float] = None
+        in_flight: dict[concurrent.futures.Future[list[tuple[str, Observation, float]]], _Target] = {}
+        workers = max(1, min(MAX_WORKERS, len(active)))
+        executor = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dns-propagation")
+        try:
+            while True:
+                now = self.clock()
+                if not any(t.waiting for t in self.targets):
+                    return self._finish(now, start)
+                if self._grace_applies():
+                    if grace_until is None:
+                        grace_until = min(now + self.grace, deadline)
+                        logger.debug("only silent nameservers left; giving them until %.1f s", grace_until - start)
+                    if now >= grace_until:
+                        return self._finish(now, start)
+                else:
+                    grace_until = None
+                if now >= deadline:
+                    raise self._timeout_error(now, start)
+                if now >= next_progress:
+                    self._progress(now, start)
+                    next_progress = now + self.progress_interval
+                busy = set(in_flight.values())
+                for target in self.targets:
+                    if target.waiting and target not in busy and target.next_due <= now:
+                        target.next_due = now + self.step
+                        future = executor.submit(_poll, list(target.pending), target.expected, target.server,
+                                                 self.burst, self.query_timeout, self.clock)
+                        in_flight[future] = target
+                idle_due = [t.next_due for t in self.targets if t.waiting and t not in in_flight.values()]
+                wake = min([deadline, next_progress, *idle_due, *([grace_until] if grace_until else [])])
+                timeout = max(0.0, wake - self.clock())
+                if in_flight:
+                    concurrent.futures.wait(in_flight, timeout=timeout, return_when=concurrent.futures.FIRST_COMPLETED)
+                else:
+                    time.sleep(timeout)
+                done = [f for f in in_flight if f.done()]
+                # Apply in target order, so that notifications do not depend on thread timing within a wake-up.
+                for future in sorted(done, key=lambda f: self.targets.index(in_flight[f])):
+                    target = in_flight.pop(future)
+                    if not target.skipped:
+                        self._apply(target, future.result(), start)
+        finally:
+            # Do not wait for queries in flight (at most query_timeout) on a timeout or Ctrl-C.
+            executor.shutdown(wait=False)
+
+
+def wait_for_propagation(
+    records: Sequence[ExpectedRecord],
+    servers: Mapping[str, Sequence[Nameserver]],
+    bound: float,
+    notify: Notify = _log_notify,
+    *,
+    step: float = DEFAULT_STEP,
+    grace: float = DEFAULT_GRACE,
+    query_timeout: float = DEFAULT_QUERY_TIMEOUT,
+    progress_interval: float = DEFAULT_PROGRESS_INTERVAL,
+    clock: Callable[[], float] = time.monotonic,
+    bound_option: str = DEFAULT_BOUND_OPTION,
+) -> PropagationResult:
+    """Return once every address in ``servers[zone]`` serves every value of ``records`` in that zone.
+
+    ``servers`` maps each zone of ``records`` to its nameservers.  Raises ``PropagationTimeout`` after
+    ``bound`` seconds (checked every ``step``); ``bound`` 0 returns at once without querying.  Servers
+    that never answer are given ``grace`` seconds once all others are ready, then skipped with a
+    warning.  Progress goes to ``notify``; ``KeyboardInterrupt`` passes through.
+    """
+    if bound < 0 or step <= 0:
+        raise ValueError("the bound must not be negative and the step must be positive")
+    if bound == 0 or not records:
+        return PropagationResult(waited=False)
+    return _Wait(records, servers, bound, notify, step, grace, query_timeout, progress_interval, clock,
+                 bound_option).run()

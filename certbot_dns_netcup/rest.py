@@ -1,0 +1,146 @@
+"""Client of netcup's REST API v1 (``https://api.netcup.com``, bearer key).
+
+Only this API reaches zones on netcup's newer DNS platform.  It has a purpose-
+built ACME challenge endpoint: the client names a *scope* (the part between
+``_acme-challenge.`` and the zone, ``@`` for the apex) and the 43-character
+value; netcup adds ``_acme-challenge.`` itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Optional
+from urllib.parse import quote
+
+from certbot_dns_netcup.credentials import REST_KEY_HELP
+from certbot_dns_netcup.errors import ApiError, AuthenticationError
+from certbot_dns_netcup.redaction import SECRETS
+from certbot_dns_netcup.transport import JsonHttpClient, JsonResponse
+
+logger = logging.getLogger(__name__)
+
+API_NAME = "REST API"
+ACME_LABEL = "_acme-challenge"
+
+
+@dataclass(frozen=True)
+class RestDomain:
+    id: int
+    fqdn: str
+    dns_managed: bool  # False: the zone is on the legacy platform; the CCP API manages it
+
+
+class RestClient:
+    def __init__(self, api_key: str, base_url: str, *, http: Optional[JsonHttpClient] = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.http = http or JsonHttpClient(API_NAME)
+        self._headers = {"Authorization": f"Bearer {api_key}"}
+        SECRETS.add(api_key)
+
+    @property
+    def calls(self) -> int:
+        return self.http.calls
+
+    def find_domain(self, fqdn: str) -> Optional[RestDomain]:
+        """The account's domain named exactly ``fqdn``, or None when it is not one."""
+        response = self._request("GET", f"/v1/domain?fqdn={quote(fqdn)}", f"domain lookup for {fqdn}")
+        if _error_code(response) in ("resourceDoesNotExist", "validationError") or response.status == 404:
+            return None
+        self._raise_for_error(response, f"domain lookup for {fqdn}")
+        for item in _result_list(response):
+            if str(item.get("fqdn", "")).lower().rstrip(".") == fqdn.lower() and "id" in item:
+                return RestDomain(int(item["id"]), fqdn.lower(), bool(item.get("isDnsManaged", True)))
+        return None
+
+    def add_challenge(self, domain_id: int, scope: str, value: str) -> None:
+        operation = f"creating the ACME challenge {scope!r} in domain {domain_id}"
+        response = self._request(
+            "POST", f"/v1/domain/{domain_id}/acme/challenge", operation, json_body={"scope": scope, "value": value}
+        )
+        self._raise_for_error(response, operation)
+
+    def remove_challenge(self, domain_id: int, scope: str, value: str) -> bool:
+        """Delete a challenge; False when it was already gone (which counts as removed)."""
+        operation = f"removing the ACME challenge {scope!r} in domain {domain_id}"
+        response = self._request("DELETE", _challenge_path(domain_id, scope, value), operation)
+        if response.status == 404 or _error_code(response) == "resourceDoesNotExist":
+            return False
+        self._raise_for_error(response, operation)
+        return True
+
+    def challenge_status(self, domain_id: int, scope: str, value: str) -> Optional[str]:
+        operation = f"reading the ACME challenge {scope!r} in domain {domain_id}"
+        response = self._request("GET", _challenge_path(domain_id, scope, value), operation)
+        if response.status == 404:
+            return None
+        self._raise_for_error(response, operation)
+        items = _result_list(response)
+        return str(items[0].get("status")) if items else None
+
+    # ----- protocol ----------------------------------------------------------
+    def _request(self, method: str, path: str, operation: str, json_body: Any = None) -> JsonResponse:
+        return self.http.request(
+            method, self.base_url + path, operation=operation, json_body=json_body, headers=self._headers
+        )
+
+    def _raise_for_error(self, response: JsonResponse, operation: str) -> None:
+        body = response.body
+        failed = response.status >= 400 or (isinstance(body, dict) and body.get("success") is False)
+        if not failed:
+            return
+        code = _error_code(response) or f"HTTP {response.status}"
+        message = SECRETS.scrub(_error_message(response))
+        details = f"netcup answered HTTP {response.status} {code}" + (f": {message}" if message else "")
+        kwargs = {"api": API_NAME, "operation": operation, "code": code, "netcup_message": message}
+        if code == "authenticationError" or response.status in (401, 403):
+            raise AuthenticationError(
+                f"netcup's REST API rejected the API key ({details}). Check dns_netcup_api_v1_key in your "
+                f"credentials file: it must be a REST API key (64 characters), not a CCP API key. {REST_KEY_HELP}",
+                **kwargs,
+            )
+        raise ApiError(f"netcup's REST API refused {operation} ({details}).", **kwargs)
+
+
+def scope_for(name: str, zone: str) -> str:
+    """The REST API's scope for the TXT record ``name`` in ``zone``; ValueError if the API cannot express it."""
+    name, zone = name.lower().rstrip("."), zone.lower().rstrip(".")
+    if name == f"{ACME_LABEL}.{zone}":
+        return "@"
+    prefix, suffix = f"{ACME_LABEL}.", f".{zone}"
+    if name.startswith(prefix) and name.endswith(suffix) and len(name) > len(prefix) + len(suffix):
+        return name[len(prefix) : -len(suffix)]
+    raise ValueError(
+        f"netcup's REST API can only create TXT records named _acme-challenge.<name> inside a zone, and {name} "
+        f"is not one of those in {zone}"
+    )
+
+
+def _challenge_path(domain_id: int, scope: str, value: str) -> str:
+    return f"/v1/domain/{domain_id}/acme/challenge/{quote(scope, safe='@')}/{quote(value, safe='')}"
+
+
+def _result_list(response: JsonResponse) -> list[dict[str, Any]]:
+    body = response.body
+    result = body.get("result") if isinstance(body, dict) else None
+    if isinstance(result, dict):
+        result = [result]
+    return [item for item in result or [] if isinstance(item, dict)]
+
+
+def _error_code(response: JsonResponse) -> Optional[str]:
+    body = response.body
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if isinstance(errors, list):
+        for error in errors:
+            if isinstance(error, dict) and error.get("code"):
+                return str(error["code"])
+    return None
+
+
+def _error_message(response: JsonResponse) -> str:
+    body = response.body
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if isinstance(errors, list):
+        return "; ".join(str(e.get("message", "")) for e in errors if isinstance(e, dict) and e.get("message"))
+    return ""
