@@ -219,7 +219,7 @@ class Authenticator(dns_common.DNSAuthenticator):
         zones = ZoneResolver(self._ccp, self._rest, self.conf("zone-name"))
         records: list[ChallengeRecord] = []
         for achall in achalls:
-            name = normalize_name(achall.validation_domain_name(achall.domain))
+            name = normalize_name(achall.validation_domain_name(_identifier(achall)))
             value = achall.validation(achall.account_key)
             target_name = name
             try:
@@ -330,6 +330,13 @@ def _user_errors() -> Iterator[None]:
         raise errors.PluginError(str(error)) from None
 
 
+def _identifier(achall: Any) -> str:
+    """The name being validated: ``identifier.value`` on Certbot >= 4, ``domain`` before (deprecated since)."""
+    identifier = getattr(achall, "identifier", None)
+    value = getattr(identifier, "value", None)
+    return str(value) if value else str(achall.domain)
+
+
 def _creating_message(records: list[ChallengeRecord]) -> str:
     zones = sorted({r.target.zone for r in records})
     apis = sorted({r.target.api_name for r in records})
@@ -352,7 +359,14 @@ def _declare_zope_interfaces() -> None:
     factory_interface = getattr(interfaces, "IPluginFactory", None)
     if authenticator_interface is None or factory_interface is None:
         return
-    import zope.interface
+    try:
+        import zope.interface
+        from zope.interface.interface import InterfaceClass
+    except ImportError:  # Certbot 2 and later neither need nor install zope
+        return
+    # Certbot 2 and later define these names as plain abstract classes, not zope interfaces.
+    if not isinstance(authenticator_interface, InterfaceClass):
+        return
 
     zope.interface.implementer(authenticator_interface)(Authenticator)
     zope.interface.provider(factory_interface)(Authenticator)

@@ -109,7 +109,7 @@ def zone_nameserver_names(zone: str, resolver: dns.resolver.Resolver) -> list[st
 
 
 def host_addresses(host: str, resolver: dns.resolver.Resolver) -> list[str]:
-    """IPv4 then IPv6 addresses of ``host``; a ``DnsLookupError`` if it has none."""
+    """IPv4 then IPv6 addresses of ``host``, each sorted; a ``DnsLookupError`` if it has none."""
     addresses: list[str] = []
     failures: list[str] = []
     for rdtype in ("A", "AAAA"):
@@ -120,7 +120,8 @@ def host_addresses(host: str, resolver: dns.resolver.Resolver) -> list[str]:
             logger.debug("%s", error)
             failures.append(str(error))
             continue
-        for address in found or []:
+        # Sorted within a family: the order of records in an answer means nothing, a stable order reads better.
+        for address in sorted(found or []):
             if address not in addresses:
                 addresses.append(address)
     if not addresses:

@@ -54,6 +54,7 @@ MAX_WORKERS = 8
 # Lines of detail in a timeout message before the rest is summarized.
 MAX_REPORT_LINES = 30
 MAX_PROGRESS_ENTRIES = 4
+MAX_VALUES_SHOWN = 5
 
 # connect()/sendto() errors that mean "no route to this address from here", not "the server is down".
 _NO_ROUTE_ERRNOS = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT})
@@ -197,18 +198,24 @@ def resolve_nameserver_option(
 
 
 def discover_nameservers(
-    zone: str, resolver: Optional[dns.resolver.Resolver] = None, notify: Notify = _log_notify
+    zone: str,
+    resolver: Optional[dns.resolver.Resolver] = None,
+    notify: Notify = _log_notify,
+    *,
+    names: Optional[Sequence[str]] = None,
 ) -> list[Nameserver]:
     """Every address of every host in the zone's NS set, through the recursive ``resolver``.
 
-    A host that does not resolve is named through ``notify`` and left out; ``DnsLookupError``
-    if the NS set cannot be read or no host resolves.
+    ``names`` is the NS set if the caller has already looked it up.  A host that does not resolve
+    is named through ``notify`` and left out; ``DnsLookupError`` if the NS set cannot be read or
+    no host resolves.
     """
     if resolver is None:
         resolver = dnslookup.make_system_resolver()
     zone = normalize_name(zone)
+    hosts = dnslookup.zone_nameserver_names(zone, resolver) if names is None else [normalize_name(n) for n in names]
     servers: list[Nameserver] = []
-    for host in dnslookup.zone_nameserver_names(zone, resolver):
+    for host in hosts:
         try:
             addresses = dnslookup.host_addresses(host, resolver)
         except DnsLookupError as error:
@@ -255,7 +262,10 @@ class Observation:
             missing = sorted(expected - set(self.values))
             if not missing:
                 return "serves all values"
-            has = ", ".join(repr(v) for v in self.values)
+            shown = [repr(v) for v in self.values[:MAX_VALUES_SHOWN]]
+            if len(self.values) > MAX_VALUES_SHOWN:
+                shown.append(f"{len(self.values) - MAX_VALUES_SHOWN} more")
+            has = ", ".join(shown)
             return f"wrong values: has {has}; missing {', '.join(repr(v) for v in missing)}"
         text = self.detail if self.kind == self.RCODE else self.kind
         if self.detail and self.kind != self.RCODE:
@@ -389,6 +399,10 @@ def _poll(target_names: list[str], expected: dict[str, frozenset[str]], server: 
     return results
 
 
+def _seconds(value: float) -> str:
+    return str(int(value)) if value == int(value) else f"{value:.1f}"
+
+
 def _plural(count: int, word: str, plural: str = "") -> str:
     return f"{count} {word}" if count == 1 else f"{count} {plural or word + 's'}"
 
@@ -519,7 +533,7 @@ class _Wait:
         if zones_without_answer:
             text.append(f"No nameserver of {', '.join(zones_without_answer)} answered at all: "
                         "is outgoing DNS (UDP and TCP port 53) blocked on this host?")
-        text.append(f"If the nameservers are just slow, raise {self.bound_option} (now {self.bound:g}).")
+        text.append(f"If the nameservers are just slow, raise {self.bound_option} (now {_seconds(self.bound)}).")
         return PropagationTimeout("\n".join(text), self.bound, [(t.zone, t.server) for t in waiting])
 
     def _finish(self, now: float, start: float) -> PropagationResult:
@@ -528,6 +542,11 @@ class _Wait:
         silent = [t for t in self.targets if t.waiting]
         result.silent = [(t.zone, t.server) for t in silent]
         result.queries = {t.server: result.queries.get(t.server, 0) for t in self.targets}
+        unchecked = sorted({t.zone for t in self.targets} - {t.zone for t in self.targets if not t.skipped})
+        if unchecked:
+            warning = f"Warning: no nameserver of {', '.join(unchecked)} is reachable from this host: not checked"
+            result.warnings.append(warning)
+            self.notify(warning)
         if silent:
             names = ", ".join(dict.fromkeys(self._label(t) for t in silent))
             warning = (f"Warning: not waiting any longer for {names}: no answer to any query in "
@@ -550,9 +569,10 @@ class _Wait:
         if unroutable:
             self._skip_unroutable(unroutable)
         active = [t for t in self.targets if not t.skipped]
+        addresses = _plural(len({t.server for t in active}), "nameserver address", "nameserver addresses")
         self.notify(
-            f"Waiting for {_plural(len({t.server for t in active}), 'nameserver address', 'nameserver addresses')} to serve "
-            f"{_plural(self.record_count, 'TXT record')} (at most {self.bound:g} s)"
+            f"Waiting for {addresses} to serve "
+            f"{_plural(self.record_count, 'TXT record')} (at most {_seconds(self.bound)} s)"
         )
         next_progress = start + self.progress_interval
         grace_until: Optional[float] = None
@@ -585,7 +605,7 @@ class _Wait:
                                                  self.burst, self.query_timeout, self.clock)
                         in_flight[future] = target
                 idle_due = [t.next_due for t in self.targets if t.waiting and t not in in_flight.values()]
-                wake = min([deadline, next_progress, *idle_due, *([grace_until] if grace_until else [])])
+                wake = min([deadline, next_progress, *idle_due, *([grace_until] if grace_until is not None else [])])
                 timeout = max(0.0, wake - self.clock())
                 if in_flight:
                     concurrent.futures.wait(in_flight, timeout=timeout, return_when=concurrent.futures.FIRST_COMPLETED)

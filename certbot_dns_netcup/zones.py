@@ -1,11 +1,14 @@
 """Which zone of the account holds a name, and which of netcup's APIs manages it.
 
 Non-resellers cannot list their zones through the CCP API, so the zone of a
-name is found by trying its suffixes, most specific first.  With a REST key the
-REST API is asked first: it knows every domain of the account and says whether
-the zone lives on the newer DNS platform (REST only) or the legacy one (CCP).
-Answers are cached for the run, so a certificate for 100 names in one zone
-costs one or two lookups, not 100.
+name is found by asking about its suffixes.  netcup keeps one zone per domain of
+the account, and domains do not nest, so the zone is the only suffix the API
+knows: asking shortest first (example.com before www.example.com) finds it in
+one or two calls, and every further name under a zone already found costs
+nothing.  A certificate for 100 names in one zone costs one lookup, not 100.
+With a REST key the REST API is asked first: it knows every domain of the
+account and says whether the zone lives on the newer DNS platform (REST only) or
+the legacy one (CCP).
 """
 
 from __future__ import annotations
@@ -53,9 +56,9 @@ def normalize_name(name: str) -> str:
 
 
 def candidate_zones(name: str) -> list[str]:
-    """Suffixes of ``name`` that could be a zone apex, most specific first (no bare TLD, no _labels)."""
+    """Suffixes of ``name`` that could be a zone apex, shortest first (no bare TLD, no _labels)."""
     labels = normalize_name(name).split(".")
-    return [".".join(labels[i:]) for i in range(len(labels) - 1) if not labels[i].startswith("_")]
+    return [".".join(labels[i:]) for i in reversed(range(len(labels) - 1)) if not labels[i].startswith("_")]
 
 
 class ZoneResolver:
@@ -67,6 +70,7 @@ class ZoneResolver:
         self.zone_override = normalize_name(zone_override) if zone_override else None
         self._rest_cache: dict[str, Optional[RestDomain]] = {}
         self._ccp_cache: dict[str, bool] = {}
+        self._found: dict[str, ZoneTarget] = {}
 
     def resolve(self, name: str) -> ZoneTarget:
         """The zone that holds the (absolute) record name ``name``."""
@@ -74,6 +78,16 @@ class ZoneResolver:
         if self.zone_override:
             return self._resolve_override(name, self.zone_override)
         candidates = candidate_zones(name)
+        for zone in candidates:
+            if zone in self._found:
+                return self._found[zone]
+        target = self._lookup(candidates)
+        if target is None:
+            raise ZoneNotFoundError(self._not_found_message(name, candidates))
+        self._found[target.zone] = target
+        return target
+
+    def _lookup(self, candidates: list[str]) -> Optional[ZoneTarget]:
         if self.rest:
             for zone in candidates:
                 domain = self._rest_domain(zone)
@@ -83,7 +97,7 @@ class ZoneResolver:
             for zone in candidates:
                 if self._ccp_zone(zone):
                     return ZoneTarget(zone, CCP)
-        raise ZoneNotFoundError(self._not_found_message(name, candidates))
+        return None
 
     def _resolve_override(self, name: str, zone: str) -> ZoneTarget:
         if name != zone and not name.endswith("." + zone):

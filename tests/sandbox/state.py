@@ -67,6 +67,16 @@ class Zone:
         return not any(ns.rstrip(".").lower() in NETCUP_NAMESERVERS for ns in self.nameservers)
 
 
+@dataclass(frozen=True)
+class ZoneView:
+    """One zone as a server with some lag serves it now (see ``NetcupState.zone_view_at``)."""
+
+    stamp: float  # monotonic time the served snapshot was taken (-inf for the initial zone)
+    serial: int  # SOA serial of the served snapshot
+    records: list[Record]
+    current: bool  # True when the served snapshot is the zone's newest (the server has caught up)
+
+
 class NetcupState:
     """Thread-safe account state shared by all simulated servers."""
 
@@ -160,6 +170,45 @@ class NetcupState:
                 else:
                     break
             return current
+
+    def zone_view_at(self, zone_name: str, lag: float) -> ZoneView:
+        """Like ``records_at`` plus the snapshot's time and serial, and whether it is the newest one."""
+        cutoff = time.monotonic() - lag
+        with self.lock:
+            zone = self.zones[zone_name]
+            index = 0
+            for i, (stamp, _snapshot) in enumerate(zone.history):
+                if stamp <= cutoff:
+                    index = i
+                else:
+                    break
+            newest = len(zone.history) - 1
+            stamp, snapshot = zone.history[index]
+            # zone.serial counts every snapshot, so older snapshots have proportionally lower serials.
+            return ZoneView(stamp, zone.serial - (newest - index), snapshot, index == newest)
+
+    def first_published(self, owner: str, value: str, rtype: str = "TXT") -> Optional[float]:
+        """Monotonic time of the snapshot since which ``owner`` has carried ``value`` without a break.
+
+        ``None`` when no snapshot of the zone ever carried it.  A value that was removed and added
+        again counts from its latest addition; one removed since counts from its last run.
+        """
+        owner = owner.lower().rstrip(".")
+        zone = self.zone_for(owner)
+        if zone is None:
+            return None
+        rtype = rtype.upper()
+        with self.lock:
+            since: Optional[float] = None
+            previous = False
+            for stamp, snapshot in zone.history:
+                present = any(
+                    r.type == rtype and r.destination == value and r.owner(zone.name) == owner for r in snapshot
+                )
+                if present and not previous:
+                    since = stamp
+                previous = present
+            return since
 
     def txt_values(self, owner: str) -> list[str]:
         """Current TXT values at an absolute owner name (what the API state holds now)."""

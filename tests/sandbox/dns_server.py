@@ -1,0 +1,142 @@
+"""A lagging authoritative DNS server for every zone of the simulated netcup account.
+
+Each server serves the account's zones as they were ``lag`` seconds ago, the way
+netcup's nameservers pick up changes late and not all at the same time, and can
+be switched into a failure ``mode`` at run time.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import dns.flags
+import dns.message
+import dns.name
+import dns.opcode
+import dns.rcode
+import dns.rdatatype
+
+from .dns_listener import DnsListener, QueryLog
+from .state import NetcupState
+from .zone_data import Answer, absolute, cname_target, lookup, zone_names
+
+MODES = ("normal", "servfail", "refused", "silent", "truncate")
+MAX_CNAME_HOPS = 8
+
+
+class AuthoritativeServer:
+    """Serves all zones of ``state`` over UDP and TCP on ``host``:``port`` (0 = any free port).
+
+    ``lag`` and ``mode`` may be changed while the server runs.  Modes:
+
+    - ``normal``: answer from the zone as it was ``lag`` seconds ago;
+    - ``servfail``: SERVFAIL for a zone while this server's view of it is older than the newest
+      records, normal once it has caught up (a server that is reloading);
+    - ``refused``: REFUSED for everything (a lame server);
+    - ``silent``: read queries and never answer, over UDP or TCP;
+    - ``truncate``: over UDP always TC=1 without records, full answers over TCP.
+    """
+
+    def __init__(
+        self, state: NetcupState, name: str, host: str, port: int = 0, lag: float = 0.0, mode: str = "normal"
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; one of {MODES}")
+        self.state = state
+        self.name = name
+        self.lag = lag
+        self.mode = mode
+        self._listener = DnsListener(self._handle, host, port)
+
+    @property
+    def address(self) -> str:
+        return self._listener.address
+
+    @property
+    def port(self) -> int:
+        return self._listener.port
+
+    @property
+    def log(self) -> QueryLog:
+        """Every query this server received, with what it answered."""
+        return self._listener.log
+
+    def start(self) -> AuthoritativeServer:
+        self._listener.start()
+        return self
+
+    def stop(self) -> None:
+        self._listener.stop()
+
+    def first_serving_time(self, owner: str, value: str) -> Optional[float]:
+        """Monotonic time at which this server started (or will start) serving TXT ``value`` at ``owner``.
+
+        Follows the current ``lag``; ignores ``mode``.  None when the account never held the value.
+        """
+        published = self.state.first_published(owner, value)
+        return None if published is None else published + self.lag
+
+    def serves_txt(self, owner: str, value: str) -> bool:
+        """Whether a TXT query for ``owner`` answered now would carry ``value`` (mode aside)."""
+        owner = owner.lower().rstrip(".")
+        zone = self.state.zone_for(owner)
+        if zone is None:
+            return False
+        view = self.state.zone_view_at(zone.name, self.lag)
+        return any(r.type == "TXT" and r.destination == value and r.owner(zone.name) == owner for r in view.records)
+
+    def __repr__(self) -> str:
+        return f"AuthoritativeServer({self.name!r}, {self.address}:{self.port}, lag={self.lag}, mode={self.mode!r})"
+
+    # ----- answering -------------------------------------------------------
+    def _handle(self, query: dns.message.Message, transport: str) -> Optional[dns.message.Message]:
+        mode = self.mode  # read once: tests may flip it while a query is being answered
+        if mode == "silent":
+            return None
+        response = dns.message.make_response(query)
+        response.flags &= ~dns.flags.RA  # authoritative only: RD is ignored, never recursion
+        if mode == "refused":
+            response.set_rcode(dns.rcode.REFUSED)
+            return response
+        if query.opcode() != dns.opcode.QUERY:
+            response.set_rcode(dns.rcode.NOTIMP)
+            return response
+        if len(query.question) != 1:
+            response.set_rcode(dns.rcode.FORMERR)
+            return response
+        question = query.question[0]
+        zone = self.state.zone_for(question.name.to_text())
+        if zone is None:
+            response.set_rcode(dns.rcode.REFUSED)  # not authoritative for it, and no recursion
+            return response
+        lag = self.lag
+        if mode == "servfail" and not self.state.zone_view_at(zone.name, lag).current:
+            response.set_rcode(dns.rcode.SERVFAIL)
+            return response
+        response.flags |= dns.flags.AA
+        if mode == "truncate" and transport == "udp":
+            response.flags |= dns.flags.TC
+            return response
+        result = self.answer(question.name, question.rdtype, lag)
+        response.set_rcode(result.rcode)
+        response.answer = result.answer
+        response.authority = result.authority
+        return response
+
+    def answer(self, qname: dns.name.Name, qtype: dns.rdatatype.RdataType, lag: Optional[float] = None) -> Answer:
+        """What this server answers for ``qname``/``qtype``, following CNAMEs through the account's zones."""
+        lag = self.lag if lag is None else lag
+        answer: list = []
+        current = qname
+        for _hop in range(MAX_CNAME_HOPS):
+            zone = self.state.zone_for(current.to_text())
+            if zone is None:
+                break  # the chain leaves the zones this server serves: the client follows it
+            view = self.state.zone_view_at(zone.name, lag)
+            step = lookup(zone_names(zone, view), absolute(zone.name), current, qtype)
+            answer.extend(step.answer)
+            target = cname_target(step.answer, current, qtype)
+            if target is None:
+                return Answer(step.rcode, answer, step.authority)
+            current = target
+        return Answer(dns.rcode.NOERROR, answer, [])
