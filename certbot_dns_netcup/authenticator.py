@@ -29,6 +29,7 @@ from certbot.plugins import dns_common
 if TYPE_CHECKING:  # pragma: no cover
     from certbot_dns_netcup.ccp import CcpClient
     from certbot_dns_netcup.credentials import Credentials
+    from certbot_dns_netcup.planning import Planner
     from certbot_dns_netcup.propagation import Nameserver
     from certbot_dns_netcup.records import ChallengeRecord, RecordLedger
     from certbot_dns_netcup.rest import RestClient
@@ -39,8 +40,6 @@ DEFAULT_PROPAGATION_SECONDS = 1200
 MAX_PROPAGATION_SECONDS = 86400  # an ACME authorization does not wait for days; more is a typo
 DEFAULT_LOGIN_RETRIES = 3
 MAX_LOGIN_RETRIES = 20
-# Host names of netcup's nameservers end in one of these.
-NETCUP_NAMESERVER_DOMAINS = ("netcup.net", "netcup.de", "netcup.com", "netcup.eu")
 
 
 def notify(message: str) -> None:
@@ -187,8 +186,16 @@ class Authenticator(dns_common.DNSAuthenticator):
         self._attempt_cleanup = True
         assert self._ledger is not None
         with _user_errors():
-            records = self._plan(achalls)
-            servers = self._nameservers(records)
+            planner = self._planner()
+            records = planner.records(
+                [
+                    (achall.validation_domain_name(_identifier(achall)), achall.validation(achall.account_key))
+                    for achall in achalls
+                ]
+            )
+            targets = [r.target for r in records]
+            waiting = int(self.conf("propagation-seconds")) > 0
+            servers = planner.nameservers(targets, self.conf("nameservers")) if waiting else {}
             notify(_creating_message(records))
             self._ledger.publish(records)
             self._wait(records, servers)
@@ -207,95 +214,18 @@ class Authenticator(dns_common.DNSAuthenticator):
             if self._ccp is not None:
                 self._ccp.logout()
 
-    def _plan(self, achalls: list[Any]) -> list[ChallengeRecord]:
-        """Every record to create, with its zone and API; fails before anything is created."""
-        from certbot_dns_netcup import dnslookup
-        from certbot_dns_netcup.errors import ConfigurationError, ZoneNotFoundError
-        from certbot_dns_netcup.records import ChallengeRecord
-        from certbot_dns_netcup.rest import scope_for
-        from certbot_dns_netcup.zones import REST, ZoneResolver, normalize_name
+    def _planner(self) -> Planner:
+        from certbot_dns_netcup.planning import Planner
+        from certbot_dns_netcup.zones import ZoneResolver
 
-        resolver = self._system_resolver()
         zones = ZoneResolver(self._ccp, self._rest, self.conf("zone-name"))
-        records: list[ChallengeRecord] = []
-        for achall in achalls:
-            name = normalize_name(achall.validation_domain_name(_identifier(achall)))
-            value = achall.validation(achall.account_key)
-            target_name = name
-            try:
-                target_name = dnslookup.follow_cname_chain(name, resolver)
-            except dnslookup.DnsLookupError as error:
-                if "loop" in str(error) or "longer than" in str(error):
-                    raise
-                logger.warning("Could not check whether %s is a CNAME (%s); creating the record there.", name, error)
-            if target_name != name:
-                notify(f"{name} is a CNAME: creating its TXT record at {target_name}")
-            try:
-                target = zones.resolve(target_name)
-            except ZoneNotFoundError as error:
-                if target_name == name:
-                    raise
-                raise ZoneNotFoundError(
-                    f"{name} is a CNAME for {target_name}, which is outside your netcup zones: {error}"
-                ) from None
-            if target.api == REST:
-                try:
-                    scope_for(target_name, target.zone)
-                except ValueError as error:
-                    raise ConfigurationError(f"Cannot create the record for {name}: {error}.") from None
-            records.append(ChallengeRecord(target_name, value, target))
-        return records
+        return Planner(zones, notify, self._system_resolver)
 
     def _system_resolver(self) -> Any:
+        """The recursive resolver of /etc/resolv.conf (tests replace this method)."""
         from certbot_dns_netcup import dnslookup
 
         return dnslookup.make_system_resolver()
-
-    def _nameservers(self, records: list[ChallengeRecord]) -> dict[str, list[Nameserver]]:
-        """The servers to poll, per zone: the user's list, or each zone's NS set (checked to be netcup's)."""
-        from certbot_dns_netcup import dnslookup, propagation
-        from certbot_dns_netcup.errors import ConfigurationError
-        from certbot_dns_netcup.zones import CCP
-
-        zones = {r.target.zone: r.target for r in records}
-        option = self.conf("nameservers")
-        if option:
-            try:
-                entries = propagation.parse_nameservers_option(option)
-            except ValueError as error:
-                raise ConfigurationError(f"--dns-netcup-nameservers: {error}") from None
-            try:
-                servers = propagation.resolve_nameserver_option(entries)
-            except dnslookup.DnsLookupError as error:
-                raise ConfigurationError(f"--dns-netcup-nameservers: {error}") from None
-            return {zone: servers for zone in zones}
-        if self.conf("propagation-seconds") == 0:
-            return {zone: [] for zone in zones}
-        resolver = self._system_resolver()
-        result: dict[str, list[Nameserver]] = {}
-        for zone, target in zones.items():
-            try:
-                names = dnslookup.zone_nameserver_names(zone, resolver)
-            except dnslookup.DnsLookupError as error:
-                raise ConfigurationError(
-                    f"Could not find the nameservers of {zone} ({error}). Check this host's DNS resolver "
-                    "(/etc/resolv.conf), or name the servers to poll with --dns-netcup-nameservers."
-                ) from None
-            if target.api == CCP and not any(_is_netcup_host(n) for n in names):
-                raise ConfigurationError(
-                    f"The DNS of {zone} is not served by netcup: its nameservers are {', '.join(names)}. Records "
-                    "created at netcup would never be seen by the certificate authority. Point the domain at "
-                    "netcup's nameservers (root-dns.netcup.net, second-dns.netcup.net, third-dns.netcup.net), or use "
-                    "the Certbot plugin of the DNS provider that serves it."
-                )
-            try:
-                result[zone] = propagation.discover_nameservers(zone, resolver, notify, names=names)
-            except dnslookup.DnsLookupError as error:
-                raise ConfigurationError(
-                    f"Could not find the addresses of the nameservers of {zone} ({error}). Check this host's DNS "
-                    "resolver, or name the servers to poll with --dns-netcup-nameservers."
-                ) from None
-        return result
 
     def _wait(self, records: list[ChallengeRecord], servers: dict[str, list[Nameserver]]) -> None:
         from certbot_dns_netcup import propagation
@@ -344,11 +274,6 @@ def _creating_message(records: list[ChallengeRecord]) -> str:
         f"Creating {len(records)} TXT record{'s' if len(records) != 1 else ''} in "
         f"{', '.join(zones)} through netcup's {' and '.join(apis)}"
     )
-
-
-def _is_netcup_host(host: str) -> bool:
-    host = host.lower().rstrip(".")
-    return any(host == d or host.endswith("." + d) for d in NETCUP_NAMESERVER_DOMAINS)
 
 
 def _declare_zope_interfaces() -> None:

@@ -30,6 +30,10 @@ class DnsLookupError(Exception):
     """A lookup through the recursive resolver failed; the message says which and why."""
 
 
+class CnameChainError(DnsLookupError):
+    """A CNAME chain loops or is absurdly long: a mistake in the zone, not a passing failure."""
+
+
 def make_system_resolver(timeout: float = DEFAULT_LOOKUP_TIMEOUT) -> dns.resolver.Resolver:
     """A resolver configured from /etc/resolv.conf whose every lookup ends within ``timeout`` seconds."""
     try:
@@ -90,10 +94,10 @@ def follow_cname_chain(name: str, resolver: dns.resolver.Resolver) -> str:
             return current
         target = normalize_name(targets[0])
         if target in seen:
-            raise DnsLookupError(f"CNAME loop at {normalize_name(name)}: {' -> '.join([*seen, target])}")
+            raise CnameChainError(f"CNAME loop at {normalize_name(name)}: {' -> '.join([*seen, target])}")
         seen.append(target)
         if len(seen) > MAX_CNAME_CHAIN:
-            raise DnsLookupError(f"CNAME chain at {normalize_name(name)} is longer than {MAX_CNAME_CHAIN} links")
+            raise CnameChainError(f"CNAME chain at {normalize_name(name)} is longer than {MAX_CNAME_CHAIN} links")
         logger.debug("%s is a CNAME for %s", current, target)
         current = target
 
