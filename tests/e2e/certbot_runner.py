@@ -1,0 +1,210 @@
+"""Run the real ``certbot`` command against a local ACME server, in its own directories.
+
+Certbot runs as a subprocess exactly as a user would run it; only its state
+directories are private to the run, and ``REQUESTS_CA_BUNDLE`` makes it (and the
+plugin's HTTP calls, which go through ``requests`` too) trust the local test CAs.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
+CERTBOT_TIMEOUT = 240.0
+
+
+def certbot_executable() -> Path:
+    """The ``certbot`` script installed next to the running interpreter (same virtualenv)."""
+    return Path(sys.executable).parent / "certbot"
+
+
+def write_ca_bundle(path: Path, pem_files: Iterable[Path]) -> Path:
+    """Concatenate PEM files into one bundle for ``REQUESTS_CA_BUNDLE``."""
+    parts = [Path(pem).read_text(encoding="ascii").strip() + "\n" for pem in pem_files]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(parts), encoding="ascii")
+    return path
+
+
+@dataclass
+class CertbotResult:
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+    elapsed: float  # seconds the whole certbot process took
+    config_dir: Path
+    cert_name: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    @property
+    def live_dir(self) -> Path:
+        return self.config_dir / "live" / self.cert_name
+
+    @property
+    def cert_path(self) -> Path:
+        return self.live_dir / "cert.pem"
+
+    @property
+    def chain_path(self) -> Path:
+        return self.live_dir / "chain.pem"
+
+    @property
+    def fullchain_path(self) -> Path:
+        return self.live_dir / "fullchain.pem"
+
+    @property
+    def privkey_path(self) -> Path:
+        return self.live_dir / "privkey.pem"
+
+    @property
+    def renewal_config_path(self) -> Path:
+        return self.config_dir / "renewal" / f"{self.cert_name}.conf"
+
+    def describe(self) -> str:
+        """Everything useful for an assertion message when a run did not go as expected."""
+        return f"$ {' '.join(self.args)}\nexit {self.returncode} after {self.elapsed:.1f} s\n{self.output}"
+
+
+class CertbotRunner:
+    """Runs Certbot with private --config-dir/--work-dir/--logs-dir under ``workdir``."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        server: str,
+        ca_bundle: Path,
+        extra_env: Optional[Mapping[str, str]] = None,
+        executable: Optional[Path] = None,
+    ) -> None:
+        self.workdir = Path(workdir)
+        self.server = server
+        self.ca_bundle = ca_bundle
+        self.extra_env = dict(extra_env or {})
+        self.executable = executable or certbot_executable()
+        self.config_dir = self.workdir / "config"
+        self.work_dir = self.workdir / "work"
+        self.logs_dir = self.workdir / "logs"
+
+    def common_args(self) -> list[str]:
+        return [
+            "--config-dir", str(self.config_dir),
+            "--work-dir", str(self.work_dir),
+            "--logs-dir", str(self.logs_dir),
+            "--server", self.server,
+            "--non-interactive",
+            "--agree-tos",
+            "--register-unsafely-without-email",
+        ]
+
+    def run(self, subcommand: Sequence[str], cert_name: str = "") -> CertbotResult:
+        """Run ``certbot <subcommand...> <common args>``; never raises on a non-zero exit."""
+        args = [str(self.executable), *subcommand, *self.common_args()]
+        env = {**os.environ, "REQUESTS_CA_BUNDLE": str(self.ca_bundle), **self.extra_env}
+        started = time.monotonic()
+        completed = subprocess.run(
+            args,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=CERTBOT_TIMEOUT,
+            check=False,
+        )
+        return CertbotResult(
+            args=args,
+            returncode=completed.returncode,
+            stdout=completed.stdout,
+            stderr=completed.stderr,
+            elapsed=time.monotonic() - started,
+            config_dir=self.config_dir,
+            cert_name=cert_name,
+        )
+
+    def certonly(
+        self,
+        domains: Sequence[str],
+        plugin_args: Sequence[str],
+        cert_name: Optional[str] = None,
+    ) -> CertbotResult:
+        """``certbot certonly --authenticator dns-netcup`` for ``domains`` (first one names the lineage)."""
+        name = cert_name or domains[0].lstrip("*.")
+        subcommand = ["certonly", "--authenticator", "dns-netcup", "--cert-name", name, *plugin_args]
+        for domain in domains:
+            subcommand += ["-d", domain]
+        return self.run(subcommand, cert_name=name)
+
+    def renew(self, cert_name: str, extra: Sequence[str] = ()) -> CertbotResult:
+        """``certbot renew --force-renewal`` of one lineage, from its saved renewal config."""
+        subcommand = ["renew", "--force-renewal", "--no-random-sleep-on-renew", "--cert-name", cert_name, *extra]
+        return self.run(subcommand, cert_name=cert_name)
+
+    def log_text(self) -> str:
+        """Certbot's own debug log (letsencrypt.log) of the latest run."""
+        log = self.logs_dir / "letsencrypt.log"
+        return log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+
+
+# ----- reading what was issued --------------------------------------------------
+def load_certificate(path: Path) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(Path(path).read_bytes())
+
+
+def parse_certificate(pem: str) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(pem.encode("ascii"))
+
+
+def load_certificates(path: Path) -> list[x509.Certificate]:
+    """Every certificate of a PEM file such as fullchain.pem, in file order."""
+    text = Path(path).read_text(encoding="ascii")
+    marker = "-----END CERTIFICATE-----"
+    blocks = [block + marker for block in text.split(marker) if "-----BEGIN CERTIFICATE-----" in block]
+    return [x509.load_pem_x509_certificate(block.strip().encode("ascii")) for block in blocks]
+
+
+def subject_alt_names(cert: x509.Certificate) -> set[str]:
+    """DNS names of the certificate's subjectAltName extension."""
+    extension = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    return set(extension.value.get_values_for_type(x509.DNSName))
+
+
+def verify_signed_by(child: x509.Certificate, parent: x509.Certificate) -> None:
+    """Raise unless ``parent`` issued ``child`` (names match and the signature checks out).
+
+    Done by hand rather than with ``verify_directly_issued_by`` so that it also
+    works with the old cryptography releases that old Certbot versions pin.
+    """
+    if child.issuer != parent.subject:
+        raise ValueError(f"{child.subject.rfc4514_string()} is not issued by {parent.subject.rfc4514_string()}")
+    key = parent.public_key()
+    hash_algorithm = child.signature_hash_algorithm
+    assert hash_algorithm is not None
+    if isinstance(key, rsa.RSAPublicKey):
+        key.verify(child.signature, child.tbs_certificate_bytes, padding.PKCS1v15(), hash_algorithm)
+    elif isinstance(key, ec.EllipticCurvePublicKey):
+        key.verify(child.signature, child.tbs_certificate_bytes, ec.ECDSA(hash_algorithm))
+    else:
+        raise ValueError(f"unexpected issuer key type {type(key).__name__}")
+
+
+def verify_chain(fullchain: Sequence[x509.Certificate], root: x509.Certificate) -> None:
+    """Check each certificate's signature by the next one, the last one's by ``root``.
+
+    Raises (cryptography's ``InvalidSignature`` or ``ValueError``) when the chain
+    does not lead to ``root``.
+    """
+    chain = [*fullchain, root]
+    for child, parent in zip(chain, chain[1:]):
+        verify_signed_by(child, parent)
