@@ -6,6 +6,12 @@ resolver", runs ``certbot certonly --authenticator dns-netcup`` for
 example.test and *.example.test, and shows the certificate, how long the plugin
 waited for the nameservers, and when the CA looked.
 
+As root (with util-linux's ``unshare``) the nameservers listen on port 53 and
+Certbot runs with a private /etc/resolv.conf naming the sandbox's resolver, so
+the plugin finds netcup's nameservers itself, as on a real host.  Otherwise the
+servers listen on ephemeral ports and Certbot gets them with
+--dns-netcup-nameservers.
+
 Run it through ``./scripts/demo`` (which prepares .venv and pebble first).
 """
 
@@ -26,9 +32,11 @@ from tests.e2e.certbot_runner import (  # noqa: E402
     load_certificate,
     load_certificates,
     parse_certificate,
+    private_resolv_conf_unavailable,
     subject_alt_names,
     verify_chain,
     write_ca_bundle,
+    write_resolv_conf,
 )
 from tests.e2e.checks import ca_lookups, challenge_owner, values_published_since  # noqa: E402
 from tests.e2e.pebble import Pebble  # noqa: E402
@@ -43,6 +51,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--lags", default="0,2,8", help="lag of each nameserver in seconds (default: 0,2,8)")
     parser.add_argument("--bound", type=int, default=120, help="--dns-netcup-propagation-seconds (default: 120)")
     parser.add_argument("--rest", action="store_true", help="put the zone on netcup's REST-API platform")
+    parser.add_argument(
+        "--no-discovery",
+        action="store_true",
+        help="pass the nameservers with --dns-netcup-nameservers even when discovery is possible",
+    )
     parser.add_argument(
         "--workdir", type=Path, default=ROOT / ".sandbox" / "demo", help="where to keep the results (emptied first)"
     )
@@ -99,21 +112,34 @@ def main() -> int:
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
 
+    no_discovery_reason = "--no-discovery" if args.no_discovery else private_resolv_conf_unavailable()
+    discovery = no_discovery_reason is None
     zones = [ZoneSpec(ZONE, platform="rest" if args.rest else "ccp")]
-    with Sandbox(str(workdir / "sandbox"), servers=servers_with_lags(lags), zones=zones) as sandbox:
+    servers = servers_with_lags(lags)
+    with Sandbox(str(workdir / "sandbox"), servers=servers, zones=zones, port53=discovery) as sandbox:
         with Pebble(workdir / "pebble", sandbox.ca_resolver_option) as pebble:
             bundle = write_ca_bundle(workdir / "ca-bundle.pem", [pebble.ca_bundle, Path(sandbox.ca_bundle)])
-            certbot = CertbotRunner(workdir / "certbot", pebble.directory_url, bundle)
             credentials = sandbox.write_credentials(str(workdir / "netcup.ini"))
             plugin_args = [
                 "--dns-netcup-credentials", credentials,
                 "--dns-netcup-propagation-seconds", str(args.bound),
-                "--dns-netcup-nameservers", sandbox.nameservers_option,
             ]
+            resolv_conf = None
+            if discovery:
+                resolv_conf = str(write_resolv_conf(workdir / "resolv.conf", sandbox.system_resolver.address))
+            else:
+                plugin_args += ["--dns-netcup-nameservers", sandbox.nameservers_option]
+            certbot = CertbotRunner(workdir / "certbot", pebble.directory_url, bundle, resolv_conf=resolv_conf)
             section("Setup")
             print(f"  zone {ZONE} ({'REST' if args.rest else 'CCP'} API), nameservers and their lags:")
             for server in sandbox.servers:
                 print(f"    {server.name:24} {server.address}:{server.port}  lag {server.lag:g} s")
+            if discovery:
+                print(f"  Certbot's /etc/resolv.conf (private to it): nameserver {sandbox.system_resolver.address}, "
+                      "the sandbox's stand-in for the world's resolvers;")
+                print("  the plugin finds the zone's nameservers itself (no --dns-netcup-nameservers)")
+            else:
+                print(f"  nameservers passed with --dns-netcup-nameservers (no discovery: {no_discovery_reason})")
             print(f"  Pebble CA at {pebble.directory_url}, validating through {sandbox.ca_resolver_option}")
             section("certbot certonly --authenticator dns-netcup " + " ".join(f"-d {d}" for d in DOMAINS))
             print("  (running; the plugin polls the nameservers until all of them serve the records)", flush=True)

@@ -3,11 +3,17 @@
 Certbot runs as a subprocess exactly as a user would run it; only its state
 directories are private to the run, and ``REQUESTS_CA_BUNDLE`` makes it (and the
 plugin's HTTP calls, which go through ``requests`` too) trust the local test CAs.
+
+With ``resolv_conf``, Certbot runs in a private mount namespace in which that file is
+bind-mounted over /etc/resolv.conf: the plugin's own DNS lookups (CNAMEs, NS sets,
+nameserver addresses) then go to the sandbox's resolver as they would go to the
+host's in real use, without any test-only option, and nothing leaves loopback.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -20,6 +26,45 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 CERTBOT_TIMEOUT = 240.0
+UNSHARE = "unshare"
+
+
+class PrivateResolvConfUnavailable(RuntimeError):
+    """Running a command with its own /etc/resolv.conf is not possible here (see the message)."""
+
+
+def private_resolv_conf_unavailable() -> Optional[str]:
+    """Why a command cannot get its own /etc/resolv.conf here, or None when it can.
+
+    Bind-mounting needs root (CAP_SYS_ADMIN) and util-linux's ``unshare``.
+    """
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return "a private /etc/resolv.conf needs root (unshare --mount and mount --bind)"
+    if shutil.which(UNSHARE) is None:
+        return f"a private /etc/resolv.conf needs the '{UNSHARE}' command (util-linux)"
+    return None
+
+
+def with_private_resolv_conf(command: Sequence[str], resolv_conf: str) -> list[str]:
+    """``command`` wrapped to run in a new mount namespace where ``resolv_conf`` is /etc/resolv.conf.
+
+    unshare makes the namespace's mounts private, so the bind mount never shows
+    outside it; it ends with the command.  The file and the command reach the
+    shell as positional arguments, so nothing in them needs quoting.
+    Raises ``PrivateResolvConfUnavailable`` when this is not possible here.
+    """
+    reason = private_resolv_conf_unavailable()
+    if reason is not None:
+        raise PrivateResolvConfUnavailable(reason)
+    script = 'mount --bind "$0" /etc/resolv.conf && exec "$@"'
+    return [UNSHARE, "--mount", "sh", "-c", script, str(Path(resolv_conf).resolve()), *command]
+
+
+def write_resolv_conf(path: Path, nameserver: str) -> Path:
+    """A resolv.conf that sends every lookup to ``nameserver`` (an IP address; port 53 only)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"nameserver {nameserver}\n", encoding="ascii")
+    return path
 
 
 def certbot_executable() -> Path:
@@ -79,7 +124,11 @@ class CertbotResult:
 
 
 class CertbotRunner:
-    """Runs Certbot with private --config-dir/--work-dir/--logs-dir under ``workdir``."""
+    """Runs Certbot with private --config-dir/--work-dir/--logs-dir under ``workdir``.
+
+    ``resolv_conf``: a file Certbot sees as /etc/resolv.conf (see ``with_private_resolv_conf``);
+    None runs it with the host's own.
+    """
 
     def __init__(
         self,
@@ -88,12 +137,14 @@ class CertbotRunner:
         ca_bundle: Path,
         extra_env: Optional[Mapping[str, str]] = None,
         executable: Optional[Path] = None,
+        resolv_conf: Optional[str] = None,
     ) -> None:
         self.workdir = Path(workdir)
         self.server = server
         self.ca_bundle = ca_bundle
         self.extra_env = dict(extra_env or {})
         self.executable = executable or certbot_executable()
+        self.resolv_conf = resolv_conf
         self.config_dir = self.workdir / "config"
         self.work_dir = self.workdir / "work"
         self.logs_dir = self.workdir / "logs"
@@ -112,10 +163,11 @@ class CertbotRunner:
     def run(self, subcommand: Sequence[str], cert_name: str = "") -> CertbotResult:
         """Run ``certbot <subcommand...> <common args>``; never raises on a non-zero exit."""
         args = [str(self.executable), *subcommand, *self.common_args()]
+        command = args if self.resolv_conf is None else with_private_resolv_conf(args, self.resolv_conf)
         env = {**os.environ, "REQUESTS_CA_BUNDLE": str(self.ca_bundle), **self.extra_env}
         started = time.monotonic()
         completed = subprocess.run(
-            args,
+            command,
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
