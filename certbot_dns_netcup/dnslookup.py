@@ -26,6 +26,9 @@ DEFAULT_LOOKUP_TIMEOUT = 10.0
 MAX_CNAME_CHAIN = 16
 
 
+_NAME_SERVICE_FALLBACK = "certbot_dns_netcup_name_service_fallback"
+
+
 class DnsLookupError(Exception):
     """A lookup through the recursive resolver failed; the message says which and why."""
 
@@ -43,6 +46,9 @@ def make_system_resolver(timeout: float = DEFAULT_LOOKUP_TIMEOUT) -> dns.resolve
     resolver.lifetime = timeout
     # Per-server timeout below the lifetime, so that a second configured resolver gets a chance.
     resolver.timeout = min(resolver.timeout, timeout)
+    # This resolver stands for the whole system: host names it cannot resolve may still be known to
+    # the system's name service (/etc/hosts, nsswitch), as they are to every other program here.
+    setattr(resolver, _NAME_SERVICE_FALLBACK, True)
     return resolver
 
 
@@ -128,9 +134,29 @@ def host_addresses(host: str, resolver: dns.resolver.Resolver) -> list[str]:
         for address in sorted(found or []):
             if address not in addresses:
                 addresses.append(address)
+    if not addresses and getattr(resolver, _NAME_SERVICE_FALLBACK, False):
+        addresses = _name_service_addresses(host)
+        if addresses:
+            return addresses
     if not addresses:
         reason = "; ".join(failures) if failures else "no A or AAAA records"
         raise DnsLookupError(f"the host {normalize_name(host)} does not resolve to an address ({reason})")
     if failures:
         logger.warning("only some addresses of %s are known: %s", normalize_name(host), "; ".join(failures))
     return addresses
+
+
+def _name_service_addresses(host: str) -> list[str]:
+    """IPv4 then IPv6 addresses of ``host`` from the system's name service (getaddrinfo), or []."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(normalize_name(host), 53, 0, socket.SOCK_DGRAM)
+    except (OSError, UnicodeError):
+        return []
+    found = {str(info[4][0]).split("%", 1)[0]: info[0] for info in infos}
+    ipv4 = sorted(a for a, family in found.items() if family == socket.AF_INET)
+    ipv6 = sorted(a for a, family in found.items() if family == socket.AF_INET6)
+    if ipv4 or ipv6:
+        logger.debug("%s resolved through the system's name service: %s", host, ", ".join(ipv4 + ipv6))
+    return ipv4 + ipv6
