@@ -86,6 +86,11 @@ class CcpClient:
             logger.debug("CCP API: logout failed: %s", error)
         self._session_id = None
 
+    @property
+    def has_session(self) -> bool:
+        """Whether we hold a session id that netcup has not (to our knowledge) ended."""
+        return self._session_id is not None
+
     # ----- DNS ---------------------------------------------------------------
     def zone_exists(self, zone: str) -> bool:
         """Whether ``zone`` is a DNS zone of this account that the CCP API manages."""
@@ -217,7 +222,16 @@ def matching_records(records: list[CcpRecord], entries: list[tuple[str, str]]) -
     unique per challenge, so they cannot belong to anyone else).
     """
     wanted = {(h.lower(), v) for h, v in entries}
-    return [r for r in records if r.type.upper() == "TXT" and (r.hostname.lower(), r.destination) in wanted]
+    # netcup quotes TXT values in the zone; should the API ever echo the quotes, the value is still ours.
+    return [
+        r
+        for r in records
+        if r.type.upper() == "TXT" and (r.hostname.lower(), _unquoted(r.destination)) in wanted
+    ]
+
+
+def _unquoted(value: str) -> str:
+    return value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value
 
 
 def _records(data: Any) -> list[CcpRecord]:

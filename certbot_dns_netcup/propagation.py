@@ -345,10 +345,18 @@ def _route_error(server: Nameserver) -> Optional[OSError]:
 class PropagationTimeout(Exception):
     """The bound ran out before every nameserver served every value; the message says who lacks what."""
 
-    def __init__(self, message: str, bound: float, lagging: Sequence[tuple[str, Nameserver]]) -> None:
+    def __init__(
+        self,
+        message: str,
+        bound: float,
+        lagging: Sequence[tuple[str, Nameserver]],
+        ready_after: Optional[Mapping[tuple[str, Nameserver], float]] = None,
+    ) -> None:
         super().__init__(message)
         self.bound = bound
         self.lagging = list(lagging)
+        # The servers that were ready before the bound ran out, as in PropagationResult.ready_after.
+        self.ready_after = dict(ready_after or {})
 
 
 @dataclass
@@ -534,7 +542,8 @@ class _Wait:
             text.append(f"No nameserver of {', '.join(zones_without_answer)} answered at all: "
                         "is outgoing DNS (UDP and TCP port 53) blocked on this host?")
         text.append(f"If the nameservers are just slow, raise {self.bound_option} (now {_seconds(self.bound)}).")
-        return PropagationTimeout("\n".join(text), self.bound, [(t.zone, t.server) for t in waiting])
+        return PropagationTimeout("\n".join(text), self.bound, [(t.zone, t.server) for t in waiting],
+                                  self.result.ready_after)
 
     def _finish(self, now: float, start: float) -> PropagationResult:
         result = self.result

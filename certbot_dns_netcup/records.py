@@ -70,10 +70,14 @@ class RecordLedger:
         try:
             added = self.ccp.add_txt_records(target.zone, entries)
         except TransportError:
-            # The request may have reached netcup: look for these records at cleanup.
-            self._created.extend(_Created(r) for r in group)
+            # The request may have reached netcup: look for these records at cleanup.  Not when there is
+            # no session: then the login failed, and netcup applies no change without a session.  (Without
+            # this check, an unreachable API made cleanup fail too and name records that never existed as
+            # leftovers "to remove by hand".)
+            if self.ccp.has_session:
+                self._created.extend(_Created(r) for r in group)
             raise
-        by_key = {(a.hostname.lower(), a.destination): a for a in added}
+        by_key = {(a.hostname.lower(), a.destination.strip('"')): a for a in added}
         for record in group:
             self._created.append(_Created(record, by_key.get((record.relative_name(), record.value))))
         logger.debug("CCP API: added %d TXT record(s) to %s", len(group), target.zone)

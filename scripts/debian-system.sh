@@ -40,7 +40,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-say "system packages ready ($(elapsed "$t0")); $(/usr/bin/certbot --version 2>&1)"
+say "system packages ready ($(elapsed "$t0")); Debian certbot $(dpkg-query -W -f='${Version}' certbot)"
 
 t0=$(date +%s)
 SRC="$OUT/src"
@@ -70,5 +70,8 @@ if [ "$RUN_E2E" -eq 1 ]; then
     cd "$ROOT"
     if [ "$#" -eq 0 ]; then set -- -m e2e; fi
     # /usr/bin/python3: Debian's interpreter with Debian's certbot, dnspython, requests.
-    exec /usr/bin/python3 -m pytest -p no:cacheprovider --timeout=300 tests/test_e2e.py "$@"
+    status=0
+    /usr/bin/python3 -m pytest -p no:cacheprovider --timeout=300 tests/test_e2e.py "$@" || status=$?
 fi
+if [ -z "${DEB_OUT:-}" ]; then rm -rf "$OUT"; fi
+exit "${status:-0}"
