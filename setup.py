@@ -13,6 +13,16 @@ version = {}
 with open(os.path.join(HERE, "certbot_dns_netcup", "_version.py"), encoding="utf-8") as f:
     exec(f.read(), version)  # noqa: S102 - our own one-line file; avoids importing the package
 
+# Loose lower bounds on purpose: Certbot <= 2.6 checks these when it loads the
+# plugin, and distributions ship old releases (Debian 11: dnspython 2.0,
+# requests 2.25; Debian 12: dnspython 2.3, requests 2.28).  zope.interface is
+# not listed: the Certbot 1.x releases that need it depend on it themselves.
+INSTALL_REQUIRES = ["dnspython>=2.0.0", "requests>=2.25.0"]
+# In a snap, Certbot and acme come from the certbot snap through its content
+# interface; a second copy inside the plugin's snap would go unused.
+if not os.environ.get("SNAP_BUILD"):
+    INSTALL_REQUIRES += ["acme>=1.12.0", "certbot>=1.12.0"]
+
 setup(
     name="certbot-dns-netcup",
     version=version["__version__"],
@@ -23,16 +33,7 @@ setup(
     python_requires=">=3.9",
     packages=find_packages(exclude=["tests", "tests.*", "benchmarks", "benchmarks.*"]),
     include_package_data=True,
-    # Loose lower bounds on purpose: Certbot <= 2.6 checks these when it loads the
-    # plugin, and distributions ship old releases (Debian 11: dnspython 2.0,
-    # requests 2.25; Debian 12: dnspython 2.3, requests 2.28).  zope.interface is
-    # not listed: the Certbot 1.x releases that need it depend on it themselves.
-    install_requires=[
-        "acme>=1.12.0",
-        "certbot>=1.12.0",
-        "dnspython>=2.0.0",
-        "requests>=2.25.0",
-    ],
+    install_requires=INSTALL_REQUIRES,
     entry_points={
         "certbot.plugins": [
             "dns-netcup = certbot_dns_netcup.authenticator:Authenticator",
@@ -45,7 +46,6 @@ setup(
         "Development Status :: 5 - Production/Stable",
         "Environment :: Plugins",
         "Intended Audience :: System Administrators",
-        "License :: OSI Approved :: Apache Software License",
         "Operating System :: POSIX :: Linux",
         "Programming Language :: Python :: 3",
         "Programming Language :: Python :: 3 :: Only",
