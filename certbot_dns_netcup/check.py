@@ -275,8 +275,9 @@ class Checker:
             authoritative = seen.kind in (Observation.ANSWER, Observation.NODATA)
             status = "answers for the zone" if authoritative else seen.describe(frozenset())
             report.servers.append(
-                ServerCheck(server.host, server.address, server.port, server.family, status, seen.answered,
-                            authoritative)
+                ServerCheck(
+                    server.host, server.address, server.port, server.family, status, seen.answered, authoritative
+                )
             )
             report.families[server.family] = report.families.get(server.family, False) or seen.answered
         for family, reachable in sorted(report.families.items()):
@@ -323,15 +324,20 @@ class Checker:
         finally:
             self._remove(ledger, probe)
 
-    def _time_servers(self, probe: ProbeReport, expected: list[propagation.ExpectedRecord],
-                      servers: list[Nameserver]) -> None:
+    def _time_servers(
+        self, probe: ProbeReport, expected: list[propagation.ExpectedRecord], servers: list[Nameserver]
+    ) -> None:
         zone = probe.zone
         lagging: set[Nameserver] = set()
         silent: set[Nameserver] = set()
         unreachable: set[Nameserver] = set()
         try:
             result = propagation.wait_for_propagation(
-                expected, {zone: servers}, probe.bound, self.progress, progress_interval=PROBE_PROGRESS_INTERVAL,
+                expected,
+                {zone: servers},
+                probe.bound,
+                self.progress,
+                progress_interval=PROBE_PROGRESS_INTERVAL,
                 bound_option="--timeout",
             )
             ready = result.ready_after

@@ -53,9 +53,7 @@ class UsageError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG, description="Tools for the dns-netcup Certbot plugin (netcup DNS)."
-    )
+    parser = argparse.ArgumentParser(prog=PROG, description="Tools for the dns-netcup Certbot plugin (netcup DNS).")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
@@ -67,21 +65,40 @@ def build_parser() -> argparse.ArgumentParser:
         "and its API, the zone's nameservers and their reachability. Exit status: 0 a renewal would work, 1 it "
         "would fail (the report says why), 2 bad command line or credentials file.",
     )
-    check.add_argument("domain", metavar="DOMAIN",
-                       help="the name on the certificate (for a wildcard, *.NAME or NAME)")
-    check.add_argument("--credentials", required=True, metavar="FILE",
-                       help="the credentials INI file given to Certbot as --dns-netcup-credentials")
-    check.add_argument("--probe", action="store_true",
-                       help="publish a throwaway TXT record, time how long each nameserver takes to serve it, "
-                       "remove it, and recommend a --dns-netcup-propagation-seconds bound")
+    check.add_argument("domain", metavar="DOMAIN", help="the name on the certificate (for a wildcard, *.NAME or NAME)")
+    check.add_argument(
+        "--credentials",
+        required=True,
+        metavar="FILE",
+        help="the credentials INI file given to Certbot as --dns-netcup-credentials",
+    )
+    check.add_argument(
+        "--probe",
+        action="store_true",
+        help="publish a throwaway TXT record, time how long each nameserver takes to serve it, "
+        "remove it, and recommend a --dns-netcup-propagation-seconds bound",
+    )
     check.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
-    check.add_argument("--nameservers", metavar="LIST", default=None,
-                       help="comma-separated nameservers to check instead of the zone's NS set, as with "
-                       "--dns-netcup-nameservers (host, host:port, IPv4, IPv4:port, [IPv6]:port)")
-    check.add_argument("--zone-name", metavar="ZONE", default=None,
-                       help="the netcup zone that holds the name, as with --dns-netcup-zone-name")
-    check.add_argument("--timeout", metavar="SECONDS", type=_bound, default=DEFAULT_PROBE_BOUND,
-                       help=f"longest wait for the probe record, in seconds (default: {DEFAULT_PROBE_BOUND})")
+    check.add_argument(
+        "--nameservers",
+        metavar="LIST",
+        default=None,
+        help="comma-separated nameservers to check instead of the zone's NS set, as with "
+        "--dns-netcup-nameservers (host, host:port, IPv4, IPv4:port, [IPv6]:port)",
+    )
+    check.add_argument(
+        "--zone-name",
+        metavar="ZONE",
+        default=None,
+        help="the netcup zone that holds the name, as with --dns-netcup-zone-name",
+    )
+    check.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=_bound,
+        default=DEFAULT_PROBE_BOUND,
+        help=f"longest wait for the probe record, in seconds (default: {DEFAULT_PROBE_BOUND})",
+    )
     return parser
 
 
@@ -206,8 +223,14 @@ def _wrapped(text: str, first: str, rest: str) -> list[str]:
     for paragraph in text.splitlines():
         prefix = first if not lines else rest
         indent = rest + " " * (len(paragraph) - len(paragraph.lstrip()))  # detail lines keep their indent
-        wrapped = textwrap.wrap(paragraph.strip(), WIDTH, initial_indent=indent if lines else prefix,
-                                subsequent_indent=indent, break_on_hyphens=False, break_long_words=False)
+        wrapped = textwrap.wrap(
+            paragraph.strip(),
+            WIDTH,
+            initial_indent=indent if lines else prefix,
+            subsequent_indent=indent,
+            break_on_hyphens=False,
+            break_long_words=False,
+        )
         lines += wrapped or [prefix.rstrip()]
     return lines
 
@@ -254,8 +277,9 @@ def _nameserver_lines(report: Report) -> list[str]:
         rows = [["HOST", "ADDRESS", "FAMILY", "ANSWER"]]
         rows += [[s.host, endpoint(s.address, s.port), s.family, s.status] for s in report.servers]
         lines += _table(rows)
-        families = [f"{family} {'reachable' if ok else 'NOT reachable'}"
-                    for family, ok in sorted(report.families.items())]
+        families = [
+            f"{family} {'reachable' if ok else 'NOT reachable'}" for family, ok in sorted(report.families.items())
+        ]
         missing = [f"{family} no addresses" for family in ("IPv4", "IPv6") if family not in report.families]
         lines.append("  " + "; ".join(families + missing))
     return lines

@@ -278,8 +278,10 @@ def _interpret(response: dns.message.Message, qname: dns.name.Name) -> Observati
     authoritative = bool(response.flags & dns.flags.AA)
     if rcode == dns.rcode.NXDOMAIN:
         # A negative answer from a server that is not authoritative proves nothing about the zone.
-        return Observation(Observation.NXDOMAIN) if authoritative else Observation(
-            Observation.NOT_AUTHORITATIVE, detail="NXDOMAIN without the AA flag"
+        return (
+            Observation(Observation.NXDOMAIN)
+            if authoritative
+            else Observation(Observation.NOT_AUTHORITATIVE, detail="NXDOMAIN without the AA flag")
         )
     if rcode == dns.rcode.SERVFAIL:
         return Observation(Observation.SERVFAIL)
@@ -390,8 +392,14 @@ class _Target:
         return not self.skipped and self.ready_after is None
 
 
-def _poll(target_names: list[str], expected: dict[str, frozenset[str]], server: Nameserver, burst: int,
-          timeout: float, clock: Callable[[], float]) -> list[tuple[str, Observation, float]]:
+def _poll(
+    target_names: list[str],
+    expected: dict[str, frozenset[str]],
+    server: Nameserver,
+    burst: int,
+    timeout: float,
+    clock: Callable[[], float],
+) -> list[tuple[str, Observation, float]]:
     """Query the names in order until one is not served yet or ``burst`` queries were made (runs in a worker)."""
     results: list[tuple[str, Observation, float]] = []
     for name in target_names[:burst]:
@@ -418,9 +426,19 @@ def _plural(count: int, word: str, plural: str = "") -> str:
 class _Wait:
     """State of one call of ``wait_for_propagation``."""
 
-    def __init__(self, records: Sequence[ExpectedRecord], servers: Mapping[str, Sequence[Nameserver]], bound: float,
-                 notify: Notify, step: float, grace: float, query_timeout: float, progress_interval: float,
-                 clock: Callable[[], float], bound_option: str) -> None:
+    def __init__(
+        self,
+        records: Sequence[ExpectedRecord],
+        servers: Mapping[str, Sequence[Nameserver]],
+        bound: float,
+        notify: Notify,
+        step: float,
+        grace: float,
+        query_timeout: float,
+        progress_interval: float,
+        clock: Callable[[], float],
+        bound_option: str,
+    ) -> None:
         self.bound, self.notify, self.step, self.grace = bound, notify, step, grace
         self.query_timeout, self.progress_interval, self.clock = query_timeout, progress_interval, clock
         self.bound_option = bound_option
@@ -522,28 +540,35 @@ class _Wait:
             silent = " (no answer to any query since the wait began)" if self._silent(target) else ""
             queried = [n for n in target.pending if n in target.last]
             for name in queried:
-                lines.append(f"  {self._label(target)}: {name}: {target.last[name].describe(target.expected[name])}"
-                             + silent)
+                lines.append(
+                    f"  {self._label(target)}: {name}: {target.last[name].describe(target.expected[name])}" + silent
+                )
             unqueried = len(target.pending) - len(queried)
             if not queried:
                 lines.append(f"  {self._label(target)}: no answer received yet")
             if unqueried and queried:
-                lines.append(f"  {self._label(target)}: {_plural(unqueried, 'other name')} not checked until "
-                             f"{queried[0]} is served")
+                lines.append(
+                    f"  {self._label(target)}: {_plural(unqueried, 'other name')} not checked until "
+                    f"{queried[0]} is served"
+                )
         if len(lines) > MAX_REPORT_LINES:
             lines = [*lines[:MAX_REPORT_LINES], f"  ... and {len(lines) - MAX_REPORT_LINES} more lines"]
         ready = [self._label(t) for t in self.targets if t.ready_after is not None]
         text = [f"Not every authoritative nameserver serves the TXT records after {now - start:.0f} s:", *lines]
         if ready:
             text.append(f"Serving everything: {', '.join(ready)}.")
-        zones_without_answer = sorted({t.zone for t in waiting} - {t.zone for t in self.targets
-                                                                   if t.server in self.answered})
+        zones_without_answer = sorted(
+            {t.zone for t in waiting} - {t.zone for t in self.targets if t.server in self.answered}
+        )
         if zones_without_answer:
-            text.append(f"No nameserver of {', '.join(zones_without_answer)} answered at all: "
-                        "is outgoing DNS (UDP and TCP port 53) blocked on this host?")
+            text.append(
+                f"No nameserver of {', '.join(zones_without_answer)} answered at all: "
+                "is outgoing DNS (UDP and TCP port 53) blocked on this host?"
+            )
         text.append(f"If the nameservers are just slow, raise {self.bound_option} (now {_seconds(self.bound)}).")
-        return PropagationTimeout("\n".join(text), self.bound, [(t.zone, t.server) for t in waiting],
-                                  self.result.ready_after)
+        return PropagationTimeout(
+            "\n".join(text), self.bound, [(t.zone, t.server) for t in waiting], self.result.ready_after
+        )
 
     def _finish(self, now: float, start: float) -> PropagationResult:
         result = self.result
@@ -558,12 +583,16 @@ class _Wait:
             self.notify(warning)
         if silent:
             names = ", ".join(dict.fromkeys(self._label(t) for t in silent))
-            warning = (f"Warning: not waiting any longer for {names}: no answer to any query in "
-                       f"{result.elapsed:.0f} s while the other nameservers serve all records")
+            warning = (
+                f"Warning: not waiting any longer for {names}: no answer to any query in "
+                f"{result.elapsed:.0f} s while the other nameservers serve all records"
+            )
             result.warnings.append(warning)
             self.notify(warning)
-        self.notify(f"All answering nameservers serve all {_plural(self.record_count, 'TXT record')} "
-                    f"after {result.elapsed:.1f} s")
+        self.notify(
+            f"All answering nameservers serve all {_plural(self.record_count, 'TXT record')} "
+            f"after {result.elapsed:.1f} s"
+        )
         return result
 
     # ----- the loop
@@ -610,8 +639,15 @@ class _Wait:
                 for target in self.targets:
                     if target.waiting and target not in busy and target.next_due <= now:
                         target.next_due = now + self.step
-                        future = executor.submit(_poll, list(target.pending), target.expected, target.server,
-                                                 self.burst, self.query_timeout, self.clock)
+                        future = executor.submit(
+                            _poll,
+                            list(target.pending),
+                            target.expected,
+                            target.server,
+                            self.burst,
+                            self.query_timeout,
+                            self.clock,
+                        )
                         in_flight[future] = target
                 idle_due = [t.next_due for t in self.targets if t.waiting and t not in in_flight.values()]
                 wake = min([deadline, next_progress, *idle_due, *([grace_until] if grace_until is not None else [])])
@@ -655,5 +691,6 @@ def wait_for_propagation(
         raise ValueError("the bound must not be negative and the step must be positive")
     if bound == 0 or not records:
         return PropagationResult(waited=False)
-    return _Wait(records, servers, bound, notify, step, grace, query_timeout, progress_interval, clock,
-                 bound_option).run()
+    return _Wait(
+        records, servers, bound, notify, step, grace, query_timeout, progress_interval, clock, bound_option
+    ).run()

@@ -95,12 +95,16 @@ def show_timeline(sandbox: Sandbox, started: float, result: CertbotResult) -> No
     for server in sandbox.servers:
         serving = [server.first_serving_time(owner, v) for v in values]
         if all(t is not None for t in serving):
-            print(f"  {max(t for t in serving if t is not None) - started:6.1f}  {server.name} (lag {server.lag:g} s) "
-                  "serves all of them")
+            print(
+                f"  {max(t for t in serving if t is not None) - started:6.1f}  {server.name} (lag {server.lag:g} s) "
+                "serves all of them"
+            )
     if lookups:
         print(f"  {min(lookups) - started:6.1f}  the CA looked them up for the first time ({len(lookups)} lookups)")
-        print(f"\n  Waited {min(lookups) - first_published:.1f} s from publishing to the CA's first lookup, "
-              f"instead of a fixed sleep; Certbot took {result.elapsed:.1f} s in all.")
+        print(
+            f"\n  Waited {min(lookups) - first_published:.1f} s from publishing to the CA's first lookup, "
+            f"instead of a fixed sleep; Certbot took {result.elapsed:.1f} s in all."
+        )
     else:
         print("  the CA never looked them up")
 
@@ -121,8 +125,10 @@ def main() -> int:
             bundle = write_ca_bundle(workdir / "ca-bundle.pem", [pebble.ca_bundle, Path(sandbox.ca_bundle)])
             credentials = sandbox.write_credentials(str(workdir / "netcup.ini"))
             plugin_args = [
-                "--dns-netcup-credentials", credentials,
-                "--dns-netcup-propagation-seconds", str(args.bound),
+                "--dns-netcup-credentials",
+                credentials,
+                "--dns-netcup-propagation-seconds",
+                str(args.bound),
             ]
             resolv_conf = None
             if discovery:
@@ -135,8 +141,10 @@ def main() -> int:
             for server in sandbox.servers:
                 print(f"    {server.name:24} {server.address}:{server.port}  lag {server.lag:g} s")
             if discovery:
-                print(f"  Certbot's /etc/resolv.conf (private to it): nameserver {sandbox.system_resolver.address}, "
-                      "the sandbox's stand-in for the world's resolvers;")
+                print(
+                    f"  Certbot's /etc/resolv.conf (private to it): nameserver {sandbox.system_resolver.address}, "
+                    "the sandbox's stand-in for the world's resolvers;"
+                )
                 print("  the plugin finds the zone's nameservers itself (no --dns-netcup-nameservers)")
             else:
                 print(f"  nameservers passed with --dns-netcup-nameservers (no discovery: {no_discovery_reason})")

@@ -61,7 +61,7 @@ def test_probe_of_a_ccp_zone_times_each_server_recommends_a_bound_and_leaves_not
     assert run.status == 0, run.out + run.err
     assert "customer 12345, API key and API password  accepted" in run.out
     assert "example.test, through netcup's CCP API" in run.out
-    probe_table = run.out[run.out.index("Probe:"):]
+    probe_table = run.out[run.out.index("Probe:") :]
     for endpoint in endpoints(sandbox):
         assert f"{endpoint}  served after" in probe_table
     assert "Recommended: --dns-netcup-propagation-seconds 120" in run.out
@@ -89,7 +89,7 @@ def test_domain_on_external_dns_fails_naming_its_nameservers(sandbox):
     run = Run(sandbox, "external.test", "--credentials", credentials, "--probe", nameservers=False)
     assert run.status == 1
     assert "NOT netcup's" in run.out
-    result = run.out[run.out.index("Result:"):]
+    result = run.out[run.out.index("Result:") :]
     assert "would FAIL" in result and "ns1.elsewhere.test" in result and "ns2.elsewhere.test" in result
     assert sandbox.ccp_api.log.count("updateDnsRecords") == 0  # no probe when the verdict is already known
 
@@ -126,7 +126,7 @@ def test_rejected_ccp_login_is_only_a_warning_for_a_zone_the_rest_api_manages(sa
     run = Run(sandbox, "cloud.test", "--credentials", credentials)
     assert run.status == 0, run.out
     assert "REJECTED" in run.out
-    assert "rejected the login" in run.out[run.out.index("Warnings"):]
+    assert "rejected the login" in run.out[run.out.index("Warnings") :]
 
 
 def test_json_holds_the_same_facts_as_the_table(sandbox):
@@ -225,8 +225,9 @@ def test_module_entry_point_prints_the_version():
     from certbot_dns_netcup import __version__
 
     root = Path(__file__).resolve().parent.parent
-    done = subprocess.run([sys.executable, "-m", "certbot_dns_netcup", "--version"], cwd=root,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "certbot_dns_netcup", "--version"], cwd=root, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0
     assert done.stdout.strip() == f"certbot-dns-netcup {__version__}"
 
@@ -236,8 +237,16 @@ def test_module_entry_point_prints_the_version():
 def test_nameservers_are_discovered_from_the_delegation_and_asked_on_their_addresses(tmp_path, monkeypatch):
     with Sandbox(str(tmp_path), servers=servers_with_lags([0, 0.3]), port53=True) as box:
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", box.ca_bundle)
-        run = Run(box, "example.test", "--credentials", box.write_credentials(rest=False), "--probe",
-                  "--timeout", "60", nameservers=False)
+        run = Run(
+            box,
+            "example.test",
+            "--credentials",
+            box.write_credentials(rest=False),
+            "--probe",
+            "--timeout",
+            "60",
+            nameservers=False,
+        )
         assert run.status == 0, run.out + run.err
         for server in box.servers:
             row = rf"\n  {re.escape(server.name)} +{re.escape(server.address)} +"

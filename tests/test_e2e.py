@@ -80,9 +80,12 @@ class Issuance:
 
 def plugin_args(sandbox: Sandbox, credentials: Path, bound: int = BOUND_SECONDS) -> list[str]:
     return [
-        "--dns-netcup-credentials", str(credentials),
-        "--dns-netcup-propagation-seconds", str(bound),
-        "--dns-netcup-nameservers", sandbox.nameservers_option,
+        "--dns-netcup-credentials",
+        str(credentials),
+        "--dns-netcup-propagation-seconds",
+        str(bound),
+        "--dns-netcup-nameservers",
+        sandbox.nameservers_option,
     ]
 
 

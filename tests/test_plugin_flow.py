@@ -70,7 +70,9 @@ def test_ccp_apex_and_wildcard_are_added_in_one_call_waited_for_and_removed(sand
 def test_rest_zone_goes_through_the_rest_api(sandbox):
     credentials = sandbox.write_credentials(ccp=False)
     before = txt_records(sandbox)
-    plugin, achalls = run(sandbox, ["cloud.test", "*.cloud.test", "www.cloud.test"], credentials, propagation_seconds=60)
+    plugin, achalls = run(
+        sandbox, ["cloud.test", "*.cloud.test", "www.cloud.test"], credentials, propagation_seconds=60
+    )
     plugin.perform(achalls)
     for achall in achalls:
         owner = achall.validation_domain_name(achall.domain)

@@ -234,8 +234,9 @@ def test_zone_without_any_reachable_nameserver_is_named_in_a_warning(monkeypatch
     monkeypatch.setattr(propagation, "_route_error", lambda s: OSError(errno.EHOSTUNREACH, "No route to host"))
     messages = Messages()
 
-    result = wait([ExpectedRecord(ZONE, "_acme-challenge." + ZONE, "v")], {ZONE: [Nameserver("ns", "::1", 9)]}, 5,
-                  messages)
+    result = wait(
+        [ExpectedRecord(ZONE, "_acme-challenge." + ZONE, "v")], {ZONE: [Nameserver("ns", "::1", 9)]}, 5, messages
+    )
 
     assert result.unreachable == [Nameserver("ns", "::1", 9)] and not result.ready_after
     assert f"Warning: no nameserver of {ZONE} is reachable from this host: not checked" in result.warnings

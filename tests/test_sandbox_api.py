@@ -21,7 +21,13 @@ from tests.sandbox.state import NetcupState
 
 CCP_PATH = "/run/webservice/servers/endpoint.php?JSON"
 ENVELOPE_KEYS = {
-    "serverrequestid", "clientrequestid", "action", "status", "statuscode", "shortmessage", "longmessage",
+    "serverrequestid",
+    "clientrequestid",
+    "action",
+    "status",
+    "statuscode",
+    "shortmessage",
+    "longmessage",
     "responsedata",
 }
 VALUE_A = "A" * 42 + "a"  # 43 base64url characters, like an ACME DNS-01 digest
@@ -58,13 +64,18 @@ class Ccp:
         return response.json()
 
     def login(self) -> str:
-        answer = self.post("login", customernumber=self.state.customer_number, apikey=self.state.api_key,
-                           apipassword=self.state.api_password)
+        answer = self.post(
+            "login",
+            customernumber=self.state.customer_number,
+            apikey=self.state.api_key,
+            apipassword=self.state.api_password,
+        )
         return answer["responsedata"]["apisessionid"]
 
     def call(self, action: str, session: str, **param: Any) -> dict[str, Any]:
-        return self.post(action, customernumber=self.state.customer_number, apikey=self.state.api_key,
-                         apisessionid=session, **param)
+        return self.post(
+            action, customernumber=self.state.customer_number, apikey=self.state.api_key, apisessionid=session, **param
+        )
 
     def update(self, session: str, domain: str, *records: dict[str, Any]) -> dict[str, Any]:
         return self.call("updateDnsRecords", session, domainname=domain, dnsrecordset={"dnsrecords": list(records)})
@@ -114,8 +125,13 @@ def test_tls_material_names_the_api_hosts_and_is_reused(tmp_path: Any) -> None:
 
 # ----- CCP ----------------------------------------------------------------------------------------
 def test_login_answers_with_a_session_in_netcups_envelope(ccp: Ccp) -> None:
-    answer = ccp.post("login", customernumber=ccp.state.customer_number, apikey=ccp.state.api_key,
-                      apipassword=ccp.state.api_password, clientrequestid="abc123")
+    answer = ccp.post(
+        "login",
+        customernumber=ccp.state.customer_number,
+        apikey=ccp.state.api_key,
+        apipassword=ccp.state.api_password,
+        clientrequestid="abc123",
+    )
     assert set(answer) == ENVELOPE_KEYS
     assert (answer["status"], answer["statuscode"], answer["action"]) == ("success", 2000, "login")
     assert answer["clientrequestid"] == "abc123"
@@ -124,8 +140,7 @@ def test_login_answers_with_a_session_in_netcups_envelope(ccp: Ccp) -> None:
 
 
 def test_wrong_credentials_are_a_validation_error(ccp: Ccp) -> None:
-    answer = ccp.post("login", customernumber=ccp.state.customer_number, apikey=ccp.state.api_key,
-                      apipassword="wrong")
+    answer = ccp.post("login", customernumber=ccp.state.customer_number, apikey=ccp.state.api_key, apipassword="wrong")
     assert (answer["status"], answer["statuscode"], answer["responsedata"]) == ("error", 4013, "")
     assert answer["shortmessage"] == "Validation Error."
 
@@ -133,7 +148,8 @@ def test_wrong_credentials_are_a_validation_error(ccp: Ccp) -> None:
 def test_update_adds_records_and_returns_the_whole_set(ccp: Ccp) -> None:
     session = ccp.login()
     answer = ccp.update(
-        session, "example.com",
+        session,
+        "example.com",
         {"hostname": "_acme-challenge", "type": "TXT", "destination": "one", "priority": "0", "deleterecord": False},
         {"hostname": "_acme-challenge", "type": "TXT", "destination": "two"},
     )
@@ -149,18 +165,21 @@ def test_update_adds_records_and_returns_the_whole_set(ccp: Ccp) -> None:
 
 def test_update_deletes_by_id_and_treats_a_missing_id_as_deleted(ccp: Ccp) -> None:
     session = ccp.login()
-    records = ccp.update(session, "example.com", {"hostname": "_acme-challenge.www", "type": "TXT",
-                                                  "destination": "gone"})["responsedata"]["dnsrecords"]
+    records = ccp.update(
+        session, "example.com", {"hostname": "_acme-challenge.www", "type": "TXT", "destination": "gone"}
+    )["responsedata"]["dnsrecords"]
     record = next(r for r in records if r["destination"] == "gone")
-    answer = ccp.update(session, "example.com", {**record, "deleterecord": True},
-                        {**record, "id": "999", "deleterecord": True})
+    answer = ccp.update(
+        session, "example.com", {**record, "deleterecord": True}, {**record, "id": "999", "deleterecord": True}
+    )
     assert answer["statuscode"] == 2000
     assert [r for r in answer["responsedata"]["dnsrecords"] if r["type"] == "TXT"] == []
     assert ccp.state.txt_values("_acme-challenge.www.example.com") == []
 
 
-@pytest.mark.parametrize("bad", [{"hostname": "", "type": "TXT", "destination": "x"},
-                                 {"hostname": "_acme-challenge", "destination": "x"}])
+@pytest.mark.parametrize(
+    "bad", [{"hostname": "", "type": "TXT", "destination": "x"}, {"hostname": "_acme-challenge", "destination": "x"}]
+)
 def test_update_rejects_records_without_hostname_or_type(ccp: Ccp, bad: dict[str, Any]) -> None:
     session = ccp.login()
     answer = ccp.update(session, "example.com", {"hostname": "ok", "type": "TXT", "destination": "v"}, bad)
@@ -177,8 +196,9 @@ def test_zone_errors_match_netcups_codes(ccp: Ccp) -> None:
     assert "does not match requirements of type: domainname" in unknown["longmessage"]
     assert ccp.call("infoDnsZone", session, domainname="example.org")["statuscode"] == 5031
     assert ccp.call("infoDnsRecords", session, domainname="example.org")["statuscode"] == 5028
-    assert ccp.update(session, "example.org", {"hostname": "a", "type": "TXT", "destination": "v"})[
-        "statuscode"] == 5028
+    assert (
+        ccp.update(session, "example.org", {"hostname": "a", "type": "TXT", "destination": "v"})["statuscode"] == 5028
+    )
     assert ccp.call("infoDnsRecords", session, domainname="elsewhere.net")["statuscode"] == 5029
 
 
@@ -215,8 +235,11 @@ def test_scripted_faults_hit_only_matching_requests(ccp: Ccp) -> None:
     with pytest.raises(ValueError):
         garbled.json()
     assert ccp.api.faults.script.pending() == 1
-    gateway = ccp.http.post(ccp.server.url + CCP_PATH, timeout=10, json={
-        "action": "infoDnsRecords", "param": {"apisessionid": session, "domainname": "example.com"}})
+    gateway = ccp.http.post(
+        ccp.server.url + CCP_PATH,
+        timeout=10,
+        json={"action": "infoDnsRecords", "param": {"apisessionid": session, "domainname": "example.com"}},
+    )
     assert (gateway.status_code, gateway.headers["Content-Type"]) == (502, "text/html")
     assert "<h1>502 Bad Gateway</h1>" in gateway.text
     assert ccp.api.faults.script.pending() == 0
@@ -230,7 +253,9 @@ def test_reset_and_call_log_without_secrets(ccp: Ccp) -> None:
     ccp.call("infoDnsRecords", session, domainname="example.com")
     calls = ccp.api.log.calls()
     assert [(c.operation, c.domain, c.outcome) for c in calls] == [
-        ("login", None, 2000), ("infoDnsRecords", "example.com", "reset"), ("infoDnsRecords", "example.com", 2000)
+        ("login", None, 2000),
+        ("infoDnsRecords", "example.com", "reset"),
+        ("infoDnsRecords", "example.com", 2000),
     ]
     logged = repr(calls)
     for secret in (session, ccp.state.api_key, ccp.state.api_password):
@@ -245,8 +270,9 @@ def test_stop_does_not_hang_on_a_hung_request(state: NetcupState, tls: TlsMateri
 
     def client() -> None:
         try:
-            outcome.append(requests.post(server.url + CCP_PATH, json={"action": "login"}, verify=tls.ca_path,
-                                         timeout=60))
+            outcome.append(
+                requests.post(server.url + CCP_PATH, json={"action": "login"}, verify=tls.ca_path, timeout=60)
+            )
         except requests.RequestException as e:
             outcome.append(e)
 
@@ -269,7 +295,10 @@ def test_rest_rejects_missing_or_wrong_keys(rest: Rest, header: Optional[str]) -
     response = rest.request("GET", "/v1/domain", fqdn="example.org")
     assert response.status_code == 400
     assert response.json() == {
-        "success": False, "messages": [], "meta": None, "result": None,
+        "success": False,
+        "messages": [],
+        "meta": None,
+        "result": None,
         "errors": [{"code": "authenticationError", "message": "Authentication token is not valid or has expired."}],
     }
 
@@ -277,8 +306,9 @@ def test_rest_rejects_missing_or_wrong_keys(rest: Rest, header: Optional[str]) -
 def test_rest_domain_lookup(rest: Rest) -> None:
     org = rest.request("GET", "/v1/domain", fqdn="example.org").json()
     assert org["success"] is True
-    assert org["result"] == [{"id": rest.state.zones["example.org"].rest_id, "fqdn": "example.org",
-                              "isDnsManaged": True}]
+    assert org["result"] == [
+        {"id": rest.state.zones["example.org"].rest_id, "fqdn": "example.org", "isDnsManaged": True}
+    ]
     assert rest.request("GET", "/v1/domain", fqdn="example.com").json()["result"][0]["isDnsManaged"] is False
     missing = rest.request("GET", "/v1/domain", fqdn="www.example.org")
     assert (missing.status_code, missing.json()["errors"][0]["code"]) == (404, "resourceDoesNotExist")
@@ -294,8 +324,9 @@ def test_rest_challenge_lifecycle(rest: Rest) -> None:
     base = f"/v1/domain/{rest.state.zones['example.org'].rest_id}/acme/challenge"
     created = rest.request("POST", base, {"scope": "www", "value": VALUE_A})
     assert created.status_code == 201
-    assert created.json()["result"] == [{"scope": "www", "fqdn": "_acme-challenge.www.example.org",
-                                         "value": VALUE_A, "status": "pending"}]
+    assert created.json()["result"] == [
+        {"scope": "www", "fqdn": "_acme-challenge.www.example.org", "value": VALUE_A, "status": "pending"}
+    ]
     assert rest.request("POST", base, {"scope": "www", "value": VALUE_A}).status_code == 200
     assert rest.request("POST", base, {"scope": "@", "value": VALUE_B}).status_code == 201
     assert rest.state.txt_values("_acme-challenge.www.example.org") == [VALUE_A]
@@ -312,7 +343,9 @@ def test_rest_challenge_lifecycle(rest: Rest) -> None:
         gone = rest.request(method, f"{base}/www/{VALUE_A}")
         assert (gone.status_code, gone.json()["errors"][0]["code"]) == (404, "resourceDoesNotExist")
     assert [c.outcome for c in rest.api.log.calls("DELETE /v1/domain/{id}/acme/challenge/{scope}/{value}")] == [
-        204, 404]
+        204,
+        404,
+    ]
 
 
 def test_rest_challenge_validation(rest: Rest) -> None:
@@ -343,8 +376,12 @@ def test_ipv6_loopback(state: NetcupState, tls: TlsMaterial) -> None:
         pytest.skip("::1 not available")
     try:
         assert server.url.startswith("https://[::1]:")
-        response = requests.get(server.url + "/v1/domain", verify=tls.ca_path, timeout=10,
-                                headers={"Authorization": f"Bearer {state.rest_key}"})
+        response = requests.get(
+            server.url + "/v1/domain",
+            verify=tls.ca_path,
+            timeout=10,
+            headers={"Authorization": f"Bearer {state.rest_key}"},
+        )
         assert json.loads(response.content)["meta"]["pagination"]["total"] == 3
     finally:
         server.stop()

@@ -151,10 +151,14 @@ class CertbotRunner:
 
     def common_args(self) -> list[str]:
         return [
-            "--config-dir", str(self.config_dir),
-            "--work-dir", str(self.work_dir),
-            "--logs-dir", str(self.logs_dir),
-            "--server", self.server,
+            "--config-dir",
+            str(self.config_dir),
+            "--work-dir",
+            str(self.work_dir),
+            "--logs-dir",
+            str(self.logs_dir),
+            "--server",
+            self.server,
             "--non-interactive",
             "--agree-tos",
             "--register-unsafely-without-email",

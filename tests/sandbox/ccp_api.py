@@ -63,17 +63,27 @@ class _Msg:
     BAD_HOST = "The host must not be empty or consist of special characters."
     UNKNOWN_ID = "The DNS record with id {id} does not exist in this zone."
     UNKNOWN_ACTION = "The action {action} is not known."
-    SESSION_FORMAT = ("Api session id in invalid format", "The session id is not in a valid format. "
-                      "Most likely the session has expired.")
-    SESSION_MISSING = ("Api session not found", "The session id could not be found. Most likely the session "
-                       "has expired.")
+    SESSION_FORMAT = (
+        "Api session id in invalid format",
+        "The session id is not in a valid format. Most likely the session has expired.",
+    )
+    SESSION_MISSING = (
+        "Api session not found",
+        "The session id could not be found. Most likely the session has expired.",
+    )
     ZONE_NOT_FOUND = ("Getting DNS zone failed", "Can not get DNS records for zone.  Domain not found.")
-    RECORDS_NOT_FOUND = ("Getting DNS records failed", "Can not get DNS records for zone. "
-                         "The zone {zone} could not be found.")
-    RECORDS_EMPTY = ("Getting DNS records failed", "Can not get DNS records for zone. "
-                     "The zone {zone} does not contain any DNS records.")
-    UPDATE_NOT_FOUND = ("Update of DNS records failed", "Can not update (all) DNS records for zone. "
-                        "The zone {zone} could not be found.")
+    RECORDS_NOT_FOUND = (
+        "Getting DNS records failed",
+        "Can not get DNS records for zone. The zone {zone} could not be found.",
+    )
+    RECORDS_EMPTY = (
+        "Getting DNS records failed",
+        "Can not get DNS records for zone. The zone {zone} does not contain any DNS records.",
+    )
+    UPDATE_NOT_FOUND = (
+        "Update of DNS records failed",
+        "Can not update (all) DNS records for zone. The zone {zone} could not be found.",
+    )
 
 
 class CcpError(Exception):
@@ -150,8 +160,9 @@ class CcpApi:
             envelope = _envelope(action, client_id, "success", 2000, short, long, data)
             self.log.record(action, domain, 2000)
         except CcpError as e:
-            envelope = _envelope(action if e.echo_action else "", client_id, "error", e.statuscode,
-                                 e.shortmessage, e.longmessage, "")
+            envelope = _envelope(
+                action if e.echo_action else "", client_id, "error", e.statuscode, e.shortmessage, e.longmessage, ""
+            )
             self.log.record(action, domain, e.statuscode)
         return ApiResponse(200, {"Content-Type": "application/json"}, json.dumps(envelope).encode())
 
@@ -232,8 +243,13 @@ class CcpApi:
             raise CcpError(5031, *_Msg.ZONE_NOT_FOUND)
         with self.state.lock:
             data = {
-                "name": zone.name, "ttl": str(zone.ttl), "serial": str(zone.serial), "refresh": "28800",
-                "retry": "7200", "expire": "1209600", "dnssecstatus": False,
+                "name": zone.name,
+                "ttl": str(zone.ttl),
+                "serial": str(zone.serial),
+                "refresh": "28800",
+                "retry": "7200",
+                "expire": "1209600",
+                "dnssecstatus": False,
             }
         return _Msg.ZONE_OK, data
 

@@ -95,8 +95,13 @@ class RestApi:
                 raise RestError(*_Err.METHOD)
             response = self._dispatch(request, template, params)
         except RestError as e:
-            body = {"success": False, "errors": [{"code": e.code, "message": e.message}], "messages": [],
-                    "meta": None, "result": None}
+            body = {
+                "success": False,
+                "errors": [{"code": e.code, "message": e.message}],
+                "messages": [],
+                "meta": None,
+                "result": None,
+            }
             response = _json(e.http_status, body)
         self.log.record(operation, domain, response.status)
         return response
@@ -150,7 +155,7 @@ class RestApi:
         last_page = max(1, math.ceil(len(zones) / PER_PAGE))
         if page > last_page:
             raise RestError(*_Err.NO_RESULTS)
-        result = [_domain_json(z) for z in zones[(page - 1) * PER_PAGE: page * PER_PAGE]]
+        result = [_domain_json(z) for z in zones[(page - 1) * PER_PAGE : page * PER_PAGE]]
         meta = {"pagination": {"currentPage": page, "lastPage": last_page, "perPage": PER_PAGE, "total": len(zones)}}
         return _json(200, _ok(result, meta))
 
@@ -194,8 +199,9 @@ class RestApi:
 
     def _delete_challenge(self, zone: Zone, hostname: str, value: str) -> ApiResponse:
         with self.state.lock:
-            remaining = [r for r in zone.records if not (r.type == "TXT" and r.hostname == hostname
-                                                         and r.destination == value)]
+            remaining = [
+                r for r in zone.records if not (r.type == "TXT" and r.hostname == hostname and r.destination == value)
+            ]
             if len(remaining) == len(zone.records):
                 raise RestError(*_Err.NO_CHALLENGE)
             zone.records = remaining
@@ -209,8 +215,12 @@ class RestApi:
             # A record placed by other means (e.g. a test through state) counts as long deployed.
             created = self._created.get((zone.name, hostname, value), -math.inf)
         deployed = time.monotonic() - created >= self.faults.deployed_after
-        return {"scope": scope, "fqdn": f"{hostname}.{zone.name}", "value": value,
-                "status": "deployed" if deployed else "pending"}
+        return {
+            "scope": scope,
+            "fqdn": f"{hostname}.{zone.name}",
+            "value": value,
+            "status": "deployed" if deployed else "pending",
+        }
 
 
 def _route(path: str) -> tuple[Optional[str], dict[str, str], tuple[str, ...]]:

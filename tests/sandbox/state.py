@@ -222,6 +222,4 @@ class NetcupState:
     def all_txt_records(self) -> list[tuple[str, str]]:
         """(owner, value) of every TXT record in every zone, for leak checks in tests."""
         with self.lock:
-            return [
-                (r.owner(z.name), r.destination) for z in self.zones.values() for r in z.records if r.type == "TXT"
-            ]
+            return [(r.owner(z.name), r.destination) for z in self.zones.values() for r in z.records if r.type == "TXT"]
