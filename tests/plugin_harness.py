@@ -61,6 +61,12 @@ def install_display() -> RecordingDisplay:
     return display
 
 
+def challenge_name(achall: Any) -> str:
+    """``_acme-challenge.<name>`` of a challenge, without Certbot's deprecated ``domain`` attribute."""
+    identifier = getattr(achall, "identifier", None)
+    return str(achall.validation_domain_name(identifier.value if identifier is not None else achall.domain))
+
+
 def expected_value(achall: Any) -> str:
     return achall.validation(achall.account_key)
 

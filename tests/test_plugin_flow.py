@@ -12,7 +12,7 @@ import dns.resolver
 import pytest
 from certbot import errors
 
-from tests.plugin_harness import dns01_achall, expected_value, install_display, make_authenticator
+from tests.plugin_harness import challenge_name, dns01_achall, expected_value, install_display, make_authenticator
 from tests.sandbox.faults import Fault
 from tests.sandbox.sandbox import Sandbox, servers_with_lags
 
@@ -75,7 +75,7 @@ def test_rest_zone_goes_through_the_rest_api(sandbox):
     )
     plugin.perform(achalls)
     for achall in achalls:
-        owner = achall.validation_domain_name(achall.domain)
+        owner = challenge_name(achall)
         assert expected_value(achall) in sandbox.state.txt_values(owner)
         assert sandbox.all_servers_serve(owner, expected_value(achall))
     assert sandbox.rest_api.log.count("POST /v1/domain/{id}/acme/challenge") == 3
