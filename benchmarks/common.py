@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import Any, Optional
 from unittest import mock
 
-import dns.resolver
-
 from tests.sandbox.dns_server import AuthoritativeServer
 from tests.sandbox.sandbox import Sandbox
 
@@ -125,18 +123,12 @@ def plugin_against(sandbox: Sandbox) -> Iterator[None]:
     The plugin reads /etc/resolv.conf for CNAME following and zone checks; here the sandbox's
     resolver stands in for it, as in tests/test_plugin_flow.py.
     """
-    from tests.plugin_harness import install_display
-
-    def sandbox_resolver(_self: object) -> dns.resolver.Resolver:
-        resolver = dns.resolver.Resolver(configure=False)
-        resolver.nameservers = [sandbox.system_resolver.address]
-        resolver.port = sandbox.system_resolver.port
-        resolver.lifetime = 5
-        return resolver
+    from tests.plugin_harness import install_display, sandbox_resolver_method
 
     install_display()
-    with mock.patch.dict(os.environ, {"REQUESTS_CA_BUNDLE": sandbox.ca_bundle}), mock.patch(
-        "certbot_dns_netcup.authenticator.Authenticator._system_resolver", sandbox_resolver
+    with (
+        mock.patch.dict(os.environ, {"REQUESTS_CA_BUNDLE": sandbox.ca_bundle}),
+        mock.patch("certbot_dns_netcup.authenticator.Authenticator._system_resolver", sandbox_resolver_method(sandbox)),
     ):
         yield
 

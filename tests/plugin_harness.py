@@ -71,6 +71,30 @@ def expected_value(achall: Any) -> str:
     return achall.validation(achall.account_key)
 
 
+def sandbox_resolver_method(box: Any) -> Any:
+    """A stand-in for ``Authenticator._system_resolver`` that asks the sandbox's recursive resolver."""
+    import dns.resolver
+
+    def sandbox_resolver(_self: object) -> dns.resolver.Resolver:
+        resolver = dns.resolver.Resolver(configure=False)
+        resolver.nameservers = [box.system_resolver.address]
+        resolver.port = box.system_resolver.port
+        resolver.lifetime = 5
+        return resolver
+
+    return sandbox_resolver
+
+
+def point_plugin_at(box: Any, monkeypatch: Any) -> None:
+    """Make the in-process plugin trust the sandbox's HTTPS and resolve through its resolver.
+
+    The real plugin reads /etc/resolv.conf; end-to-end tests get that with a private mount
+    namespace, in-process tests with this.
+    """
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", box.ca_bundle)
+    monkeypatch.setattr("certbot_dns_netcup.authenticator.Authenticator._system_resolver", sandbox_resolver_method(box))
+
+
 def make_authenticator(
     credentials: str,
     *,

@@ -18,11 +18,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-import dns.resolver
 import pytest
 
 from certbot_dns_netcup.transport import JsonHttpClient
-from tests.plugin_harness import dns01_achall, make_authenticator
+from tests.plugin_harness import dns01_achall, make_authenticator, point_plugin_at
 from tests.sandbox.sandbox import DEFAULT_ZONES, Sandbox, ServerSpec, ZoneSpec, servers_with_lags
 from tests.sandbox.state import NETCUP_NAMESERVERS, NetcupState
 
@@ -69,17 +68,7 @@ def sandbox_for_plugin(
 ) -> Iterator[Sandbox]:
     specs = servers if servers is not None else servers_with_lags([0, 0.2, 0.4])
     with Sandbox(workdir, servers=specs, zones=RELIABILITY_ZONES, port53=port53, state=state) as box:
-        monkeypatch.setenv("REQUESTS_CA_BUNDLE", box.ca_bundle)
-
-        def sandbox_resolver(self: Any) -> dns.resolver.Resolver:
-            resolver = dns.resolver.Resolver(configure=False)
-            resolver.nameservers = [box.system_resolver.address]
-            resolver.port = box.system_resolver.port
-            resolver.lifetime = 5
-            return resolver
-
-        # The plugin reads /etc/resolv.conf; in-process runs use the sandbox's resolver instead.
-        monkeypatch.setattr("certbot_dns_netcup.authenticator.Authenticator._system_resolver", sandbox_resolver)
+        point_plugin_at(box, monkeypatch)
         yield box
 
 
@@ -128,10 +117,12 @@ class ZoneSnapshot:
     @classmethod
     def take(cls, box: Sandbox) -> ZoneSnapshot:
         with box.state.lock:
-            return cls({
-                name: frozenset((r.id, r.hostname, r.type, r.destination) for r in zone.records)
-                for name, zone in box.state.zones.items()
-            })
+            return cls(
+                {
+                    name: frozenset((r.id, r.hostname, r.type, r.destination) for r in zone.records)
+                    for name, zone in box.state.zones.items()
+                }
+            )
 
     def added_since(self, earlier: ZoneSnapshot) -> set[tuple[str, RecordKey]]:
         return {(z, r) for z, rs in self.records.items() for r in rs - earlier.records.get(z, frozenset())}

@@ -8,11 +8,17 @@ from __future__ import annotations
 import logging
 import os
 
-import dns.resolver
 import pytest
 from certbot import errors
 
-from tests.plugin_harness import challenge_name, dns01_achall, expected_value, install_display, make_authenticator
+from tests.plugin_harness import (
+    challenge_name,
+    dns01_achall,
+    expected_value,
+    install_display,
+    make_authenticator,
+    point_plugin_at,
+)
 from tests.sandbox.faults import Fault
 from tests.sandbox.sandbox import Sandbox, servers_with_lags
 
@@ -25,17 +31,7 @@ def display():
 @pytest.fixture
 def sandbox(tmp_path, monkeypatch, display):
     with Sandbox(str(tmp_path / "sandbox"), servers=servers_with_lags([0, 0.3, 0.6])) as box:
-        monkeypatch.setenv("REQUESTS_CA_BUNDLE", box.ca_bundle)
-
-        def sandbox_resolver(self):
-            resolver = dns.resolver.Resolver(configure=False)
-            resolver.nameservers = [box.system_resolver.address]
-            resolver.port = box.system_resolver.port
-            resolver.lifetime = 5
-            return resolver
-
-        # The plugin reads /etc/resolv.conf; in-process tests point it at the sandbox's resolver instead.
-        monkeypatch.setattr("certbot_dns_netcup.authenticator.Authenticator._system_resolver", sandbox_resolver)
+        point_plugin_at(box, monkeypatch)
         yield box
 
 

@@ -21,7 +21,7 @@ from typing import IO, Optional
 
 import requests
 
-from tests.e2e.tls import write_localhost_tls
+from tests.sandbox.https import make_tls_material
 
 PEBBLE_BINARY = Path("/usr/bin/pebble")
 LOOPBACK = "127.0.0.1"
@@ -95,7 +95,9 @@ class Pebble:
         if not self.binary.exists():
             raise PebbleError(f"{self.binary} is missing: install it with 'apt-get install pebble'")
         self.workdir.mkdir(parents=True, exist_ok=True)
-        _, cert_path, key_path = write_localhost_tls(self.workdir / "tls")
+        # The sandbox's certificate maker: its server certificate names localhost and 127.0.0.1 too.
+        tls = make_tls_material(str(self.workdir / "tls"))
+        cert_path, key_path = Path(tls.cert_path), Path(tls.key_path)
         # A port picked free can be taken by someone else before Pebble binds it;
         # Pebble then exits at once, so retrying with new ports is enough.
         last_error: Optional[PebbleError] = None
