@@ -72,8 +72,7 @@ def main(argv: Sequence[str] = ()) -> dict[str, Any]:
     sizes = QUICK_SIZES if args.quick else SIZES
     zones = [ZoneSpec(z) for z in CCP_ZONES] + [ZoneSpec(z, platform="rest") for z in REST_ZONES]
     results: list[dict[str, Any]] = []
-    with Sandbox(servers=servers_with_lags(LAGS), zones=zones, foreign_records={}) as sandbox, \
-            plugin_against(sandbox):
+    with Sandbox(servers=servers_with_lags(LAGS), zones=zones, foreign_records={}) as sandbox, plugin_against(sandbox):
         for run, (api, (names, zone_count)) in enumerate((a, s) for a in ("CCP", "REST") for s in sizes):
             results.append(measure(sandbox, api, names, zone_count, run))
             progress(f"{api} {names} names in {zone_count} zones: {results[-1]['calls']} calls")
@@ -82,24 +81,60 @@ def main(argv: Sequence[str] = ()) -> dict[str, Any]:
     load_rows = []
     for r in results:
         operations = ", ".join(f"{op} {count}" for op, count in sorted(r["by_operation"].items()))
-        cost_rows.append([r["api"], r["names"], r["zones"], r["calls"], r["naive_calls"],
-                          f"{r['naive_calls'] / r['calls']:.1f}x", r["most_calls_in_60s"], operations])
+        cost_rows.append(
+            [
+                r["api"],
+                r["names"],
+                r["zones"],
+                r["calls"],
+                r["naive_calls"],
+                f"{r['naive_calls'] / r['calls']:.1f}x",
+                r["most_calls_in_60s"],
+                operations,
+            ]
+        )
         per_second = [load["per_second"] for load in r["dns_load"].values()]
         peak = [load["max_in_1s"] for load in r["dns_load"].values()]
-        load_rows.append([r["api"], r["names"], r["zones"], fmt(r["wait_seconds"], 1),
-                          f"{min(per_second):.1f}-{max(per_second):.1f}", max(peak)])
+        load_rows.append(
+            [
+                r["api"],
+                r["names"],
+                r["zones"],
+                fmt(r["wait_seconds"], 1),
+                f"{min(per_second):.1f}-{max(per_second):.1f}",
+                max(peak),
+            ]
+        )
     cost_table = markdown_table(
-        ["API", "names", "zones", "calls per certificate", "naive calls", "naive / ours", "most calls in 60 s",
-         "calls by operation"], cost_rows)
+        [
+            "API",
+            "names",
+            "zones",
+            "calls per certificate",
+            "naive calls",
+            "naive / ours",
+            "most calls in 60 s",
+            "calls by operation",
+        ],
+        cost_rows,
+    )
     load_table = markdown_table(
-        ["API", "names", "zones", "wait s", "DNS queries/s per nameserver while waiting", "most in any 1 s"],
-        load_rows)
-    markdown = (f"{cost_table}\n\nnetcup's CCP rate limit: {CCP_RATE_LIMIT} requests per minute.\n\n{load_table}\n\n"
-                f"Nameserver lags {', '.join(f'{lag:g}' for lag in LAGS)} s.")
+        ["API", "names", "zones", "wait s", "DNS queries/s per nameserver while waiting", "most in any 1 s"], load_rows
+    )
+    markdown = (
+        f"{cost_table}\n\nnetcup's CCP rate limit: {CCP_RATE_LIMIT} requests per minute.\n\n{load_table}\n\n"
+        f"Nameserver lags {', '.join(f'{lag:g}' for lag in LAGS)} s."
+    )
     print(markdown)
-    payload = {"settings": {"lags": LAGS, "bound": BOUND, "naive": "CCP: 2n+2 (login, add and remove per record, "
-                            "logout); REST: 2n"},
-               "results": results, "markdown": markdown}
+    payload = {
+        "settings": {
+            "lags": LAGS,
+            "bound": BOUND,
+            "naive": "CCP: 2n+2 (login, add and remove per record, logout); REST: 2n",
+        },
+        "results": results,
+        "markdown": markdown,
+    }
     write_results("api_cost", payload)
     return payload
 

@@ -55,8 +55,9 @@ def draw(results: dict[str, Any], path: Path) -> Path:
     axes.set_xticklabels([scenario_label(label, reload_period) for label, _entry in scenarios])
     axes.set_ylabel("time to certificate, s (log scale)")
     repeats = results["settings"]["repeats"]
-    axes.set_title(f"Certbot + Pebble on the netcup sandbox: median, whiskers min..p95 ({repeats} per scenario)",
-                   fontsize=9)
+    axes.set_title(
+        f"Certbot + Pebble on the netcup sandbox: median, whiskers min..p95 ({repeats} per scenario)", fontsize=9
+    )
     axes.set_ylim(top=axes.get_ylim()[1] * 2.5)  # room for the labels of the tallest bars
     axes.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, frameon=False)
     axes.grid(axis="y", which="both", alpha=0.3)

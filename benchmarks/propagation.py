@@ -32,7 +32,8 @@ from benchmarks.common import (
     summarize,
     write_results,
 )
-from certbot_dns_netcup.propagation import ExpectedRecord, Nameserver, wait_for_propagation
+from certbot_dns_netcup.nameservers import Nameserver
+from certbot_dns_netcup.propagation import ExpectedRecord, wait_for_propagation
 from tests.sandbox.sandbox import Sandbox, ServerSpec, ZoneSpec
 
 GOAL_MEDIAN = 1.0
@@ -50,8 +51,11 @@ SERVERS = (
 
 
 def describe_server(spec: ServerSpec) -> str:
-    kind = {"normal": "NXDOMAIN until caught up", "servfail": "SERVFAIL until caught up",
-            "truncate": "truncates over UDP (TCP retry)"}[spec.mode]
+    kind = {
+        "normal": "NXDOMAIN until caught up",
+        "servfail": "SERVFAIL until caught up",
+        "truncate": "truncates over UDP (TCP retry)",
+    }[spec.mode]
     return f"{spec.name} (lag {spec.lag:g}+jitter s, {kind})"
 
 
@@ -62,8 +66,11 @@ def jitter_lags(sandbox: Sandbox, rng: random.Random) -> None:
 
 def run_wait(sandbox: Sandbox, index: int) -> dict[str, Any]:
     """Publish three values (two at one name, one in another zone) and wait for them directly."""
-    owners = [(ZONES[0], f"_acme-challenge.w{index}"), (ZONES[0], f"_acme-challenge.w{index}"),
-              (ZONES[1], f"_acme-challenge.w{index}")]
+    owners = [
+        (ZONES[0], f"_acme-challenge.w{index}"),
+        (ZONES[0], f"_acme-challenge.w{index}"),
+        (ZONES[1], f"_acme-challenge.w{index}"),
+    ]
     published = []
     for zone, hostname in owners:
         record = sandbox.state.add_record(zone, hostname, "TXT", secrets.token_urlsafe(32))
@@ -89,8 +96,10 @@ def run_plugin(sandbox: Sandbox, credentials: str, index: int) -> dict[str, Any]
     started = time.monotonic()
     plugin.perform(achalls)
     ended = time.monotonic()
-    records = [(f"_acme-challenge.{domain.removeprefix('*.')}", expected_value(achall))
-               for domain, achall in zip(domains, achalls)]
+    records = [
+        (f"_acme-challenge.{domain.removeprefix('*.')}", expected_value(achall))
+        for domain, achall in zip(domains, achalls)
+    ]
     last = last_serving_time(sandbox.servers, records)
     plugin.cleanup(achalls)
     return {"after_last_ready": ended - last, "perform": ended - started, "since": started, "until": ended}
@@ -128,8 +137,10 @@ def main(argv: Sequence[str] = ()) -> dict[str, Any]:
                 waits.append(run_wait(sandbox, index))
                 jitter_lags(sandbox, rng)
                 performs.append(run_plugin(sandbox, credentials, index))
-                progress(f"run {index + 1}/{repeats}: wait {waits[-1]['after_last_ready']:.2f} s, "
-                         f"perform {performs[-1]['after_last_ready']:.2f} s after the last server was ready")
+                progress(
+                    f"run {index + 1}/{repeats}: wait {waits[-1]['after_last_ready']:.2f} s, "
+                    f"perform {performs[-1]['after_last_ready']:.2f} s after the last server was ready"
+                )
         wait_stats = summarize([run["after_last_ready"] for run in waits])
         perform_stats = summarize([run["after_last_ready"] for run in performs])
         load = load_summary(sandbox, waits + performs)
@@ -139,23 +150,43 @@ def main(argv: Sequence[str] = ()) -> dict[str, Any]:
         verdict = "yes" if stats["median"] <= GOAL_MEDIAN and stats["p95"] <= GOAL_P95 else "NO"
         rows.append([label, stats["n"], fmt(stats["median"]), fmt(stats["p95"]), fmt(stats["max"]), verdict])
     latency_table = markdown_table(
-        ["after the last server serves the last record", "runs", "median s", "p95 s", "max s",
-         f"goal (median <= {GOAL_MEDIAN:g}, p95 <= {GOAL_P95:g})"], rows)
+        [
+            "after the last server serves the last record",
+            "runs",
+            "median s",
+            "p95 s",
+            "max s",
+            f"goal (median <= {GOAL_MEDIAN:g}, p95 <= {GOAL_P95:g})",
+        ],
+        rows,
+    )
     load_table = markdown_table(
         ["nameserver", "queries/s while waiting (mean)", "most queries in any 1 s"],
-        [[describe_server(spec), fmt(load[spec.name]["queries_per_second"]), int(load[spec.name]["max_in_1s"])]
-         for spec in SERVERS])
+        [
+            [describe_server(spec), fmt(load[spec.name]["queries_per_second"]), int(load[spec.name]["max_in_1s"])]
+            for spec in SERVERS
+        ],
+    )
     markdown = f"{latency_table}\n\n{load_table}"
     print(markdown)
     payload = {
-        "settings": {"repeats": repeats, "bound": DEFAULT_BOUND, "step": 1.0, "jitter": JITTER,
-                     "servers": [describe_server(spec) for spec in SERVERS],
-                     "records": "3 values per run: 2 at one name (apex + wildcard) in example.test, 1 in second.test"},
+        "settings": {
+            "repeats": repeats,
+            "bound": DEFAULT_BOUND,
+            "step": 1.0,
+            "jitter": JITTER,
+            "servers": [describe_server(spec) for spec in SERVERS],
+            "records": "3 values per run: 2 at one name (apex + wildcard) in example.test, 1 in second.test",
+        },
         "goal": {"median": GOAL_MEDIAN, "p95": GOAL_P95},
-        "wait_for_propagation": {"after_last_ready": wait_stats,
-                                 "samples": [round(run["after_last_ready"], 4) for run in waits]},
-        "plugin_perform": {"after_last_ready": perform_stats,
-                           "samples": [round(run["after_last_ready"], 4) for run in performs]},
+        "wait_for_propagation": {
+            "after_last_ready": wait_stats,
+            "samples": [round(run["after_last_ready"], 4) for run in waits],
+        },
+        "plugin_perform": {
+            "after_last_ready": perform_stats,
+            "samples": [round(run["after_last_ready"], 4) for run in performs],
+        },
         "query_load": load,
         "markdown": markdown,
     }

@@ -33,9 +33,15 @@ def collect_readme() -> str:
         except FileNotFoundError:
             continue
         environment = results["environment"]
-        parts += [f"## {title}", "", f"`python -m benchmarks.{name}` — {environment['date']}, "
-                  f"{environment['cpus']} CPUs, load {environment['loadavg_at_end']}, Certbot {environment['certbot']}",
-                  "", results["markdown"], ""]
+        parts += [
+            f"## {title}",
+            "",
+            f"`python -m benchmarks.{name}` — {environment['date']}, "
+            f"{environment['cpus']} CPUs, load {environment['loadavg_at_end']}, Certbot {environment['certbot']}",
+            "",
+            results["markdown"],
+            "",
+        ]
         if name == "strategies":
             parts += ["![time to certificate by strategy](chart.png)", ""]
     return "\n".join(parts)
@@ -44,8 +50,12 @@ def collect_readme() -> str:
 def main(argv: Sequence[str] = ()) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="every benchmark in its quick mode")
-    parser.add_argument("--only", action="append", choices=[name for name, _title in BENCHMARKS],
-                        help="run only this benchmark (repeatable); the chart and README are always redone")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=[name for name, _title in BENCHMARKS],
+        help="run only this benchmark (repeatable); the chart and README are always redone",
+    )
     args = parser.parse_args(argv)
     failed = []
     for name, _title in BENCHMARKS:

@@ -27,8 +27,14 @@ from benchmarks.common import REPO_ROOT, markdown_table, progress, write_results
 
 VENV_ROOT = Path(tempfile.gettempdir()) / "bench-startup"
 SOURCE_FILES = ("setup.py", "pyproject.toml", "README.md", "LICENSE", "MANIFEST.in", "certbot_dns_netcup")
-HEAVY = ("requests", "dns", "urllib3", "certbot_dns_netcup.propagation", "certbot_dns_netcup.ccp",
-         "certbot_dns_netcup.rest")
+HEAVY = (
+    "requests",
+    "dns",
+    "urllib3",
+    "certbot_dns_netcup.propagation",
+    "certbot_dns_netcup.ccp",
+    "certbot_dns_netcup.rest",
+)
 PLUGIN_MODULE = "certbot_dns_netcup.authenticator"
 
 
@@ -67,8 +73,16 @@ def plugin_source_copy() -> Path:
 
 
 def time_plugins_command(venv: Path, state_dir: Path) -> tuple[float, str]:
-    args = [str(venv / "bin" / "certbot"), "plugins", "--config-dir", str(state_dir / "config"),
-            "--work-dir", str(state_dir / "work"), "--logs-dir", str(state_dir / "logs")]
+    args = [
+        str(venv / "bin" / "certbot"),
+        "plugins",
+        "--config-dir",
+        str(state_dir / "config"),
+        "--work-dir",
+        str(state_dir / "work"),
+        "--logs-dir",
+        str(state_dir / "logs"),
+    ]
     started = time.perf_counter()
     completed = subprocess.run(args, capture_output=True, text=True, check=True)
     return time.perf_counter() - started, completed.stdout
@@ -76,13 +90,14 @@ def time_plugins_command(venv: Path, state_dir: Path) -> tuple[float, str]:
 
 def imported_modules(python: Path, statement: str) -> dict[str, int]:
     """Modules a fresh interpreter imports for ``statement``, with each one's cumulative import time (us)."""
-    completed = subprocess.run([str(python), "-X", "importtime", "-c", statement],
-                               capture_output=True, text=True, check=True)
+    completed = subprocess.run(
+        [str(python), "-X", "importtime", "-c", statement], capture_output=True, text=True, check=True
+    )
     modules: dict[str, int] = {}
     for line in completed.stderr.splitlines():
         if not line.startswith("import time:") or "|" not in line:
             continue
-        _self, cumulative, name = (part.strip() for part in line[len("import time:"):].split("|"))
+        _self, cumulative, name = (part.strip() for part in line[len("import time:") :].split("|"))
         if cumulative.isdigit():
             modules[name] = int(cumulative)
     return modules
@@ -120,8 +135,15 @@ def main(argv: Sequence[str] = ()) -> dict[str, Any]:
 
     medians = {label: statistics.median(values) for label, values in times.items()}
     difference = medians["with"] - medians["without"]
-    rows = [[f"Certbot {certbot_version()} {label} the plugin", f"{medians[label] * 1000:.0f}",
-             f"{min(times[label]) * 1000:.0f}", f"{max(times[label]) * 1000:.0f}"] for label in ("without", "with")]
+    rows = [
+        [
+            f"Certbot {certbot_version()} {label} the plugin",
+            f"{medians[label] * 1000:.0f}",
+            f"{min(times[label]) * 1000:.0f}",
+            f"{max(times[label]) * 1000:.0f}",
+        ]
+        for label in ("without", "with")
+    ]
     table = markdown_table(["`certbot plugins`", "median ms", "min ms", "max ms"], rows)
     markdown = (
         f"{table}\n\nDifference of the medians: {difference * 1000:+.0f} ms "
@@ -139,8 +161,12 @@ def main(argv: Sequence[str] = ()) -> dict[str, Any]:
         "seconds": times,
         "median_seconds": medians,
         "difference_seconds": difference,
-        "import": {"modules_added": added, "heavy_added": heavy_added, "heavy_loaded_in_total": heavy_anywhere,
-                   "plugin_module_cumulative_us": full.get(PLUGIN_MODULE)},
+        "import": {
+            "modules_added": added,
+            "heavy_added": heavy_added,
+            "heavy_loaded_in_total": heavy_anywhere,
+            "plugin_module_cumulative_us": full.get(PLUGIN_MODULE),
+        },
         "lazy_imports_ok": not heavy_added,
         "markdown": markdown,
     }

@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from benchmarks.common import fmt, last_serving_time, markdown_table, progress, summarize, write_results
-from certbot_dns_netcup.propagation import ExpectedRecord, Nameserver, wait_for_propagation
+from certbot_dns_netcup.nameservers import Nameserver
+from certbot_dns_netcup.propagation import ExpectedRecord, wait_for_propagation
 from tests.e2e.certbot_runner import CertbotRunner, write_ca_bundle
 from tests.e2e.checks import values_published_since
 from tests.e2e.pebble import Pebble
@@ -63,8 +64,12 @@ def run_certbot(runner: CertbotRunner, sandbox: Sandbox, credentials: str, index
     """One ``certbot certonly`` for c<index>.ours.test and its wildcard; when each thing happened."""
     name = f"c{index}.{CERTBOT_ZONE}"
     owner = f"_acme-challenge.{name}"
-    args = ["--dns-netcup-credentials", credentials,
-            "--dns-netcup-nameservers", sandbox.nameservers_option]  # bound and step: defaults
+    args = [
+        "--dns-netcup-credentials",
+        credentials,
+        "--dns-netcup-nameservers",
+        sandbox.nameservers_option,
+    ]  # bound and step: defaults
     started = time.monotonic()
     result = runner.certonly([name, f"*.{name}"], args)
     ended = time.monotonic()
@@ -89,8 +94,13 @@ def run_polling(sandbox: Sandbox, index: int) -> dict[str, Any]:
     owner = f"{hostname}.{POLL_ZONE}"
     nameservers = [Nameserver(s.name, s.address, s.port) for s in sandbox.servers]
     started = time.monotonic()
-    wait_for_propagation([ExpectedRecord(POLL_ZONE, owner, r.destination) for r in records],
-                         {POLL_ZONE: nameservers}, DEFAULT_BOUND, lambda _message: None, step=POLL_STEP)
+    wait_for_propagation(
+        [ExpectedRecord(POLL_ZONE, owner, r.destination) for r in records],
+        {POLL_ZONE: nameservers},
+        DEFAULT_BOUND,
+        lambda _message: None,
+        step=POLL_STEP,
+    )
     ended = time.monotonic()
     last_ready = last_serving_time(sandbox.servers, [(owner, r.destination) for r in records])
     for record in records:
@@ -118,23 +128,33 @@ def analyse(scenarios: Sequence[Scenario], runs: dict[str, list[dict[str, Any]]]
         poll_time = summarize([overhead + r["polling"]["wait"] for r in reps])
         sleep_ok = [lag <= sleep for lag in slowest]
         sleep_time = overhead + sleep
-        asked = [r["after_last_ready"] - r["after_first_ca_lookup"] for r in ours
-                 if r["after_first_ca_lookup"] is not None]
+        asked = [
+            r["after_last_ready"] - r["after_first_ca_lookup"] for r in ours if r["after_first_ca_lookup"] is not None
+        ]
         sleep_asked = [sleep - lag for lag, ok in zip(slowest, sleep_ok) if ok]
         entry: dict[str, Any] = {
             "lags": [r["lags"] for r in reps],
-            "active_wait": {"time_to_certificate": ours_time,
-                            "after_last_ready": summarize([r["after_last_ready"] for r in ours]),
-                            "ca_asked_after_last_ready": summarize(asked),
-                            "successes": len(ours), "runs": len(reps)},
-            "poll_30s": {"time_to_certificate": poll_time,
-                         "after_last_ready": summarize([r["polling"]["after_last_ready"] + tail for r in reps]),
-                         "ca_asked_after_last_ready": summarize([r["polling"]["after_last_ready"] for r in reps]),
-                         "successes": len(reps), "runs": len(reps)},
-            "fixed_sleep": {"time_to_certificate": summarize([sleep_time] * len(reps)),
-                            "after_last_ready": summarize([wait + tail for wait in sleep_asked]),
-                            "ca_asked_after_last_ready": summarize(sleep_asked),
-                            "successes": sum(sleep_ok), "runs": len(reps)},
+            "active_wait": {
+                "time_to_certificate": ours_time,
+                "after_last_ready": summarize([r["after_last_ready"] for r in ours]),
+                "ca_asked_after_last_ready": summarize(asked),
+                "successes": len(ours),
+                "runs": len(reps),
+            },
+            "poll_30s": {
+                "time_to_certificate": poll_time,
+                "after_last_ready": summarize([r["polling"]["after_last_ready"] + tail for r in reps]),
+                "ca_asked_after_last_ready": summarize([r["polling"]["after_last_ready"] for r in reps]),
+                "successes": len(reps),
+                "runs": len(reps),
+            },
+            "fixed_sleep": {
+                "time_to_certificate": summarize([sleep_time] * len(reps)),
+                "after_last_ready": summarize([wait + tail for wait in sleep_asked]),
+                "ca_asked_after_last_ready": summarize(sleep_asked),
+                "successes": sum(sleep_ok),
+                "runs": len(reps),
+            },
         }
         if ours_time["n"]:
             entry["ratio_poll_30s"] = poll_time["median"] / ours_time["median"]
@@ -153,23 +173,48 @@ def tables(scenarios: Sequence[Scenario], report: dict[str, Any], sleep: float) 
     rows = []
     for scenario in scenarios:
         entry = report["scenarios"][scenario.label]
-        for key, name in (("active_wait", "active wait (this plugin, 1 s step)"),
-                          ("poll_30s", "polling every 30 s (modelled)"),
-                          ("fixed_sleep", f"fixed sleep {sleep:g} s (modelled)")):
+        for key, name in (
+            ("active_wait", "active wait (this plugin, 1 s step)"),
+            ("poll_30s", "polling every 30 s (modelled)"),
+            ("fixed_sleep", f"fixed sleep {sleep:g} s (modelled)"),
+        ):
             data = entry[key]
             total, after = data["time_to_certificate"], data["after_last_ready"]
             asked = data["ca_asked_after_last_ready"]
-            ratio = {"active_wait": 1.0, "poll_30s": entry.get("ratio_poll_30s"),
-                     "fixed_sleep": entry.get("ratio_fixed_sleep")}[key]
-            rows.append([scenario_title(scenario), name, f"{data['successes']}/{data['runs']}",
-                         fmt(total.get("median"), 1), fmt(total.get("p95"), 1),
-                         fmt(after.get("median"), 1), fmt(after.get("p95"), 1),
-                         fmt(asked.get("median"), 1), fmt(asked.get("p95"), 1),
-                         "-" if ratio is None else f"{ratio:.1f}x"])
+            ratio = {
+                "active_wait": 1.0,
+                "poll_30s": entry.get("ratio_poll_30s"),
+                "fixed_sleep": entry.get("ratio_fixed_sleep"),
+            }[key]
+            rows.append(
+                [
+                    scenario_title(scenario),
+                    name,
+                    f"{data['successes']}/{data['runs']}",
+                    fmt(total.get("median"), 1),
+                    fmt(total.get("p95"), 1),
+                    fmt(after.get("median"), 1),
+                    fmt(after.get("p95"), 1),
+                    fmt(asked.get("median"), 1),
+                    fmt(asked.get("p95"), 1),
+                    "-" if ratio is None else f"{ratio:.1f}x",
+                ]
+            )
     return markdown_table(
-        ["nameservers", "strategy", "certificates", "time to certificate: median s", "p95 s",
-         "certificate after last server ready: median s", "p95 s", "CA asked after last server ready: median s",
-         "p95 s", "time vs active wait"], rows)
+        [
+            "nameservers",
+            "strategy",
+            "certificates",
+            "time to certificate: median s",
+            "p95 s",
+            "certificate after last server ready: median s",
+            "p95 s",
+            "CA asked after last server ready: median s",
+            "p95 s",
+            "time vs active wait",
+        ],
+        rows,
+    )
 
 
 def main(argv: Sequence[str] = ()) -> dict[str, Any]:
@@ -194,8 +239,10 @@ def main(argv: Sequence[str] = ()) -> dict[str, Any]:
     began = time.monotonic()
     try:
         zones = [ZoneSpec(CERTBOT_ZONE), ZoneSpec(POLL_ZONE)]
-        with Sandbox(str(workdir / "sandbox"), servers=servers_with_lags([0, 0, 0]), zones=zones) as sandbox, \
-                Pebble(workdir / "pebble", sandbox.ca_resolver_option) as pebble:
+        with (
+            Sandbox(str(workdir / "sandbox"), servers=servers_with_lags([0, 0, 0]), zones=zones) as sandbox,
+            Pebble(workdir / "pebble", sandbox.ca_resolver_option) as pebble,
+        ):
             credentials = sandbox.write_credentials(str(workdir / "netcup.ini"), rest=False)
             bundle = write_ca_bundle(workdir / "ca-bundle.pem", [pebble.ca_bundle, Path(sandbox.ca_bundle)])
             runner = CertbotRunner(workdir / "certbot", pebble.directory_url, bundle)
@@ -222,17 +269,25 @@ def main(argv: Sequence[str] = ()) -> dict[str, Any]:
 
     report = analyse(scenarios, runs, args.sleep)
     markdown = tables(scenarios, report, args.sleep)
-    notes = (f"Active wait: real Certbot + Pebble, default settings. Certbot's own overhead (median 0-lag run): "
-             f"{report['certbot_overhead']:.1f} s. Polling every 30 s: wait_for_propagation(step=30) in-process on the "
-             f"same lags at the same time, plus that overhead. Fixed sleep: modelled as sleep + overhead, "
-             f"successful iff the sleep >= the slowest lag. {repeats} order(s) per row; "
-             f"whole run {time.monotonic() - began:.0f} s.")
+    notes = (
+        f"Active wait: real Certbot + Pebble, default settings. Certbot's own overhead (median 0-lag run): "
+        f"{report['certbot_overhead']:.1f} s. Polling every 30 s: wait_for_propagation(step=30) in-process on the "
+        f"same lags at the same time, plus that overhead. Fixed sleep: modelled as sleep + overhead, "
+        f"successful iff the sleep >= the slowest lag. {repeats} order(s) per row; "
+        f"whole run {time.monotonic() - began:.0f} s."
+    )
     markdown += "\n\n" + notes
     print(markdown)
     payload = {
-        "settings": {"repeats": repeats, "sleep": args.sleep, "poll_step": POLL_STEP, "reload_period": RELOAD_PERIOD,
-                     "bound": DEFAULT_BOUND, "order": "apex + wildcard of a fresh name (2 TXT values at one name)",
-                     "servers": "3 (root-dns, second-dns, third-dns)"},
+        "settings": {
+            "repeats": repeats,
+            "sleep": args.sleep,
+            "poll_step": POLL_STEP,
+            "reload_period": RELOAD_PERIOD,
+            "bound": DEFAULT_BOUND,
+            "order": "apex + wildcard of a fresh name (2 TXT values at one name)",
+            "servers": "3 (root-dns, second-dns, third-dns)",
+        },
         "method": notes,
         "report": report,
         "runs": runs,

@@ -29,8 +29,8 @@ from certbot.plugins import dns_common
 if TYPE_CHECKING:  # pragma: no cover
     from certbot_dns_netcup.ccp import CcpClient
     from certbot_dns_netcup.credentials import Credentials
+    from certbot_dns_netcup.nameservers import Nameserver
     from certbot_dns_netcup.planning import Planner
-    from certbot_dns_netcup.propagation import Nameserver
     from certbot_dns_netcup.records import ChallengeRecord, RecordLedger
     from certbot_dns_netcup.rest import RestClient
 

@@ -21,12 +21,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from certbot_dns_netcup import dnslookup, propagation
+from certbot_dns_netcup import dnslookup, dnsquery, nameservers, propagation
 from certbot_dns_netcup.ccp import CcpClient
 from certbot_dns_netcup.credentials import Credentials
+from certbot_dns_netcup.dnsquery import Observation
 from certbot_dns_netcup.errors import AuthenticationError, NetcupError
+from certbot_dns_netcup.nameservers import Nameserver
 from certbot_dns_netcup.planning import NETCUP_NAMESERVERS_TEXT, Planner, is_netcup_host
-from certbot_dns_netcup.propagation import Nameserver, Observation
 from certbot_dns_netcup.records import ChallengeRecord, RecordLedger
 from certbot_dns_netcup.rest import ACME_LABEL, RestClient
 from certbot_dns_netcup.zones import CCP, ZoneResolver, candidate_zones
@@ -258,7 +259,7 @@ class Checker:
             return  # the problem is recorded; netcup's servers would not be the ones the CA asks
         else:
             try:
-                servers = propagation.discover_nameservers(
+                servers = nameservers.discover_nameservers(
                     target.zone, self.planner.resolver, report.warn, names=report.delegation
                 )
             except dnslookup.DnsLookupError as error:
@@ -270,7 +271,7 @@ class Checker:
     def check_reachability(self, zone: str, servers: list[Nameserver]) -> None:
         report = self.report
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(8, len(servers)))) as pool:
-            observations = list(pool.map(lambda s: propagation.query_txt(zone, s, REACHABILITY_TIMEOUT), servers))
+            observations = list(pool.map(lambda s: dnsquery.query_txt(zone, s, REACHABILITY_TIMEOUT), servers))
         for server, seen in zip(servers, observations):
             authoritative = seen.kind in (Observation.ANSWER, Observation.NODATA)
             status = "answers for the zone" if authoritative else seen.describe(frozenset())

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any, Callable, Optional, TextIO
 
-from certbot_dns_netcup import dnslookup, propagation
+from certbot_dns_netcup import dnslookup, nameservers
 from certbot_dns_netcup._version import __version__
 from certbot_dns_netcup.check import (
     DEFAULT_PROBE_BOUND,
@@ -159,7 +159,7 @@ def _checker(args: argparse.Namespace, resolver_factory: Callable[[], Any], prog
         domain = normalize_name(raw)
         if args.nameservers:
             try:
-                propagation.parse_nameservers_option(args.nameservers)
+                nameservers.parse_nameservers_option(args.nameservers)
             except ValueError as error:
                 raise UsageError(f"--nameservers: {error}") from None
         credentials = load_credentials(os.path.abspath(os.path.expanduser(args.credentials)))

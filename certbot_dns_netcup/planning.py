@@ -14,9 +14,9 @@ import logging
 from collections.abc import Sequence
 from typing import Any, Callable, Optional
 
-from certbot_dns_netcup import dnslookup, propagation
+from certbot_dns_netcup import dnslookup, nameservers
 from certbot_dns_netcup.errors import ConfigurationError, ZoneNotFoundError
-from certbot_dns_netcup.propagation import Nameserver
+from certbot_dns_netcup.nameservers import Nameserver
 from certbot_dns_netcup.records import ChallengeRecord
 from certbot_dns_netcup.rest import scope_for
 from certbot_dns_netcup.zones import CCP, REST, ZoneResolver, ZoneTarget, normalize_name
@@ -98,11 +98,11 @@ class Planner:
 
     def option_servers(self, option: str) -> list[Nameserver]:
         try:
-            entries = propagation.parse_nameservers_option(option)
+            entries = nameservers.parse_nameservers_option(option)
         except ValueError as error:
             raise ConfigurationError(f"--dns-netcup-nameservers: {error}") from None
         try:
-            return propagation.resolve_nameserver_option(entries, self.resolver)
+            return nameservers.resolve_nameserver_option(entries, self.resolver)
         except dnslookup.DnsLookupError as error:
             raise ConfigurationError(f"--dns-netcup-nameservers: {error}") from None
 
@@ -129,7 +129,7 @@ class Planner:
     def zone_servers(self, target: ZoneTarget) -> list[Nameserver]:
         names = self.zone_nameserver_names(target)
         try:
-            return propagation.discover_nameservers(target.zone, self.resolver, self.notify, names=names)
+            return nameservers.discover_nameservers(target.zone, self.resolver, self.notify, names=names)
         except dnslookup.DnsLookupError as error:
             raise ConfigurationError(
                 f"Could not find the addresses of the nameservers of {target.zone} ({error}). Check this host's "

@@ -15,35 +15,21 @@ is not asked about that zone again.
 from __future__ import annotations
 
 import concurrent.futures
-import errno
-import ipaddress
 import logging
-import re
-import socket
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-import dns.exception
-import dns.flags
-import dns.message
-import dns.name
-import dns.query
-import dns.rcode
-import dns.rdatatype
-import dns.resolver
-
-from certbot_dns_netcup import dnslookup
-from certbot_dns_netcup.dnslookup import DnsLookupError, normalize_name
+from certbot_dns_netcup import dnsquery
+from certbot_dns_netcup.dnslookup import normalize_name
+from certbot_dns_netcup.dnsquery import DEFAULT_QUERY_TIMEOUT, Observation, query_txt
+from certbot_dns_netcup.nameservers import Nameserver, Notify, log_notify
 
 logger = logging.getLogger(__name__)
 
-Notify = Callable[[str], None]
-
 DEFAULT_STEP = 1.0
 DEFAULT_GRACE = 30.0
-DEFAULT_QUERY_TIMEOUT = 2.0
 DEFAULT_PROGRESS_INTERVAL = 30.0
 DEFAULT_BOUND_OPTION = "--dns-netcup-propagation-seconds"
 # Confirming the other names of a zone once its probe is served on a server: up
@@ -55,38 +41,6 @@ MAX_WORKERS = 8
 # Lines of detail in a timeout message before the rest is summarized.
 MAX_REPORT_LINES = 30
 MAX_PROGRESS_ENTRIES = 4
-MAX_VALUES_SHOWN = 5
-
-# connect()/sendto() errors that mean "no route to this address from here", not "the server is down".
-_NO_ROUTE_ERRNOS = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT})
-
-
-def _log_notify(message: str) -> None:
-    logger.info("%s", message)
-
-
-# ----- servers and records ---------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Nameserver:
-    """One address of an authoritative nameserver; ``host`` is its name, or the address if it has none."""
-
-    host: str
-    address: str
-    port: int = 53
-
-    @property
-    def family(self) -> str:
-        return "IPv6" if ipaddress.ip_address(self.address).version == 6 else "IPv4"
-
-    def _endpoint(self) -> str:
-        if self.port == 53:
-            return self.address
-        return f"[{self.address}]:{self.port}" if self.family == "IPv6" else f"{self.address}:{self.port}"
-
-    def __str__(self) -> str:
-        if self.host == self.address:
-            return self._endpoint()
-        return f"{self.host} ({self._endpoint()})"
 
 
 @dataclass(frozen=True)
@@ -100,248 +54,6 @@ class ExpectedRecord:
     def __post_init__(self) -> None:
         object.__setattr__(self, "zone", normalize_name(self.zone))
         object.__setattr__(self, "name", normalize_name(self.name))
-
-
-# ----- the nameserver option --------------------------------------------------------------------------------------
-_ACCEPTED_FORMS = "accepted forms: host, host:port, IPv4, IPv4:port, IPv6, [IPv6]:port, separated by commas"
-_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
-
-
-def _parse_port(text: str, entry: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
-        raise ValueError(f"invalid port in nameserver {entry!r}: {text!r} is not a number from 1 to 65535")
-    return int(text)
-
-
-def _check_host_name(host: str, entry: str) -> str:
-    name = host.rstrip(".").lower()
-    if not name or len(name) > 253 or not all(_HOST_LABEL.match(label) for label in name.split(".")):
-        raise ValueError(f"invalid nameserver {entry!r}: {host!r} is neither an IP address nor a host name")
-    return name
-
-
-def _parse_entry(entry: str) -> tuple[str, int]:
-    if entry.startswith("["):
-        address, bracket, rest = entry[1:].partition("]")
-        if not bracket:
-            raise ValueError(f"invalid nameserver {entry!r}: missing ']' after the IPv6 address")
-        try:
-            ipaddress.IPv6Address(address)
-        except ValueError:
-            raise ValueError(f"invalid nameserver {entry!r}: {address!r} is not an IPv6 address") from None
-        if not rest:
-            return address, 53
-        if not rest.startswith(":"):
-            raise ValueError(f"invalid nameserver {entry!r}: expected ':port' after ']'")
-        return address, _parse_port(rest[1:], entry)
-    if entry.count(":") > 1:  # a bare IPv6 address; with a port it must be bracketed
-        try:
-            return str(ipaddress.IPv6Address(entry)), 53
-        except ValueError:
-            raise ValueError(
-                f"invalid nameserver {entry!r}: not an IPv6 address "
-                "(write an IPv6 address with a port as [address]:port)"
-            ) from None
-    host, colon, port_text = entry.partition(":")
-    port = _parse_port(port_text, entry) if colon else 53
-    try:
-        return str(ipaddress.IPv4Address(host)), port
-    except ValueError:
-        return _check_host_name(host, entry), port
-
-
-def parse_nameservers_option(text: str) -> list[tuple[str, int]]:
-    """Parse a comma-separated nameserver list into (host name or address, port) pairs, in order, without repeats.
-
-    Raises ``ValueError`` saying what is wrong and which forms are accepted.
-    """
-    entries = [part.strip() for part in text.split(",")]
-    if not any(entries):
-        raise ValueError(f"no nameserver given; {_ACCEPTED_FORMS}")
-    parsed: list[tuple[str, int]] = []
-    for entry in entries:
-        if not entry:
-            raise ValueError(f"empty entry in the nameserver list {text!r}; {_ACCEPTED_FORMS}")
-        try:
-            item = _parse_entry(entry)
-        except ValueError as error:
-            raise ValueError(f"{error}; {_ACCEPTED_FORMS}") from None
-        if item not in parsed:
-            parsed.append(item)
-    return parsed
-
-
-def _is_address(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
-def resolve_nameserver_option(
-    entries: Sequence[tuple[str, int]], resolver: Optional[dns.resolver.Resolver] = None
-) -> list[Nameserver]:
-    """Turn parsed option entries into nameserver addresses; host names are resolved (IPv4 and IPv6).
-
-    Raises ``DnsLookupError`` for a host name without addresses: the user asked for it explicitly.
-    """
-    servers: list[Nameserver] = []
-    for host, port in entries:
-        if _is_address(host):
-            found = [Nameserver(host, host, port)]
-        else:
-            if resolver is None:
-                resolver = dnslookup.make_system_resolver()
-            found = [Nameserver(host, address, port) for address in dnslookup.host_addresses(host, resolver)]
-        servers.extend(server for server in found if server not in servers)
-    return servers
-
-
-def discover_nameservers(
-    zone: str,
-    resolver: Optional[dns.resolver.Resolver] = None,
-    notify: Notify = _log_notify,
-    *,
-    names: Optional[Sequence[str]] = None,
-) -> list[Nameserver]:
-    """Every address of every host in the zone's NS set, through the recursive ``resolver``.
-
-    ``names`` is the NS set if the caller has already looked it up.  A host that does not resolve
-    is named through ``notify`` and left out; ``DnsLookupError`` if the NS set cannot be read or
-    no host resolves.
-    """
-    if resolver is None:
-        resolver = dnslookup.make_system_resolver()
-    zone = normalize_name(zone)
-    hosts = dnslookup.zone_nameserver_names(zone, resolver) if names is None else [normalize_name(n) for n in names]
-    servers: list[Nameserver] = []
-    for host in hosts:
-        try:
-            addresses = dnslookup.host_addresses(host, resolver)
-        except DnsLookupError as error:
-            notify(f"Warning: nameserver {host} of {zone} is left out: {error}")
-            continue
-        servers.extend(Nameserver(host, address) for address in addresses)
-    if not servers:
-        raise DnsLookupError(f"none of the nameservers of {zone} resolves to an address")
-    logger.debug("nameservers of %s: %s", zone, ", ".join(map(str, servers)))
-    return servers
-
-
-# ----- one query --------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Observation:
-    """What one server said about one name."""
-
-    kind: str  # one of the constants below
-    values: tuple[str, ...] = ()
-    detail: str = ""
-
-    ANSWER = "answer"
-    NXDOMAIN = "NXDOMAIN"
-    NODATA = "NODATA"
-    SERVFAIL = "SERVFAIL"
-    REFUSED = "REFUSED"
-    RCODE = "rcode"  # any other response code, named in detail
-    NOT_AUTHORITATIVE = "not authoritative"
-    BAD_RESPONSE = "bad response"
-    TIMEOUT = "timeout"
-    NO_ROUTE = "no route"
-    NO_RESPONSE = "no response"
-
-    @property
-    def answered(self) -> bool:
-        """Whether a DNS server replied at all (even with an error)."""
-        return self.kind not in (self.TIMEOUT, self.NO_ROUTE, self.NO_RESPONSE)
-
-    def serves(self, expected: frozenset[str]) -> bool:
-        return self.kind == self.ANSWER and expected <= set(self.values)
-
-    def describe(self, expected: frozenset[str]) -> str:
-        if self.kind == self.ANSWER:
-            missing = sorted(expected - set(self.values))
-            if not missing:
-                return "serves all values"
-            shown = [repr(v) for v in self.values[:MAX_VALUES_SHOWN]]
-            if len(self.values) > MAX_VALUES_SHOWN:
-                shown.append(f"{len(self.values) - MAX_VALUES_SHOWN} more")
-            has = ", ".join(shown)
-            return f"wrong values: has {has}; missing {', '.join(repr(v) for v in missing)}"
-        text = self.detail if self.kind == self.RCODE else self.kind
-        if self.detail and self.kind != self.RCODE:
-            text += f" ({self.detail})"
-        return text
-
-
-def _interpret(response: dns.message.Message, qname: dns.name.Name) -> Observation:
-    rcode = response.rcode()
-    authoritative = bool(response.flags & dns.flags.AA)
-    if rcode == dns.rcode.NXDOMAIN:
-        # A negative answer from a server that is not authoritative proves nothing about the zone.
-        return (
-            Observation(Observation.NXDOMAIN)
-            if authoritative
-            else Observation(Observation.NOT_AUTHORITATIVE, detail="NXDOMAIN without the AA flag")
-        )
-    if rcode == dns.rcode.SERVFAIL:
-        return Observation(Observation.SERVFAIL)
-    if rcode == dns.rcode.REFUSED:
-        return Observation(Observation.REFUSED)
-    if rcode != dns.rcode.NOERROR:
-        return Observation(Observation.RCODE, detail=dns.rcode.to_text(rcode))
-    if not authoritative:
-        referral = not response.answer and any(r.rdtype == dns.rdatatype.NS for r in response.authority)
-        return Observation(Observation.NOT_AUTHORITATIVE, detail="referral" if referral else "answer without AA flag")
-    values: list[str] = []
-    for rrset in response.answer:
-        if rrset.name == qname and rrset.rdtype == dns.rdatatype.TXT:
-            # A TXT record may be split into several strings; the value is their concatenation.
-            values.extend(b"".join(rdata.strings).decode("utf-8", "replace") for rdata in rrset)
-    if values:
-        return Observation(Observation.ANSWER, tuple(values))
-    cnames = [r for r in response.answer if r.rdtype == dns.rdatatype.CNAME]
-    if cnames:
-        return Observation(Observation.NODATA, detail=f"CNAME to {cnames[0][0].target.to_text(omit_final_dot=True)}")
-    return Observation(Observation.NODATA)
-
-
-def query_txt(name: str, server: Nameserver, timeout: float = DEFAULT_QUERY_TIMEOUT) -> Observation:
-    """Ask ``server`` directly and non-recursively for the TXT values at ``name``: UDP, TCP if truncated."""
-    qname = dns.name.from_text(normalize_name(name) + ".")
-    query = dns.message.make_query(qname, dns.rdatatype.TXT)
-    query.flags &= ~dns.flags.RD  # an authoritative server must answer from its own data
-    try:
-        try:
-            response = dns.query.udp(query, server.address, timeout=timeout, port=server.port, raise_on_truncation=True)
-        except dns.message.Truncated:
-            logger.debug("%s truncated the answer for %s; retrying over TCP", server, name)
-            try:
-                response = dns.query.tcp(query, server.address, timeout=timeout, port=server.port)
-            except (dns.exception.Timeout, OSError) as error:
-                # The server is there (it answered over UDP), only TCP fails.
-                detail = f"truncated over UDP, TCP failed: {error or 'timeout'}"
-                return Observation(Observation.BAD_RESPONSE, detail=detail)
-    except dns.exception.Timeout:
-        return Observation(Observation.TIMEOUT)
-    except OSError as error:
-        kind = Observation.NO_ROUTE if error.errno in _NO_ROUTE_ERRNOS else Observation.NO_RESPONSE
-        return Observation(kind, detail=error.strerror or str(error))
-    except dns.exception.DNSException as error:
-        return Observation(Observation.BAD_RESPONSE, detail=str(error) or type(error).__name__)
-    return _interpret(response, qname)
-
-
-def _route_error(server: Nameserver) -> Optional[OSError]:
-    """An error if this host has no route to the server's address; connect() on UDP sends nothing."""
-    family = socket.AF_INET6 if server.family == "IPv6" else socket.AF_INET
-    try:
-        with socket.socket(family, socket.SOCK_DGRAM) as probe:
-            probe.connect((server.address, server.port))
-    except OSError as error:
-        if error.errno in _NO_ROUTE_ERRNOS:
-            return error
-    return None
 
 
 # ----- the wait ---------------------------------------------------------------------------------------------------
@@ -602,7 +314,7 @@ class _Wait:
         deadline = start + self.bound
         unroutable = {}
         for server in dict.fromkeys(t.server for t in self.targets):
-            error = _route_error(server)
+            error = dnsquery.route_error(server)
             if error is not None:
                 unroutable[server] = error
         if unroutable:
@@ -672,7 +384,7 @@ def wait_for_propagation(
     records: Sequence[ExpectedRecord],
     servers: Mapping[str, Sequence[Nameserver]],
     bound: float,
-    notify: Notify = _log_notify,
+    notify: Notify = log_notify,
     *,
     step: float = DEFAULT_STEP,
     grace: float = DEFAULT_GRACE,

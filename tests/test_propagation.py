@@ -10,16 +10,18 @@ from typing import Callable, Optional
 import dns.resolver
 import pytest
 
-from certbot_dns_netcup import propagation
+from certbot_dns_netcup import dnsquery
 from certbot_dns_netcup.dnslookup import DnsLookupError
-from certbot_dns_netcup.propagation import (
-    ExpectedRecord,
+from certbot_dns_netcup.nameservers import (
     Nameserver,
-    PropagationResult,
-    PropagationTimeout,
     discover_nameservers,
     parse_nameservers_option,
     resolve_nameserver_option,
+)
+from certbot_dns_netcup.propagation import (
+    ExpectedRecord,
+    PropagationResult,
+    PropagationTimeout,
     wait_for_propagation,
 )
 from tests.sandbox.dns_server import AuthoritativeServer
@@ -217,7 +219,7 @@ def test_unreachable_address_family_is_reported_once_and_skipped(
     # Closed ports on ::1: never queried, because the route check below says IPv6 is unreachable.
     v6_servers = [Nameserver("root-dns.netcup.net", "::1", 9), Nameserver("second-dns.netcup.net", "::1", 7)]
     no_route = OSError(errno.ENETUNREACH, "Network is unreachable")
-    monkeypatch.setattr(propagation, "_route_error", lambda s: no_route if s.family == "IPv6" else None)
+    monkeypatch.setattr(dnsquery, "route_error", lambda s: no_route if s.family == "IPv6" else None)
     records = sandbox.publish(ZONE, {"_acme-challenge": ["v"]})
     messages = Messages()
 
@@ -231,7 +233,7 @@ def test_unreachable_address_family_is_reported_once_and_skipped(
 
 
 def test_zone_without_any_reachable_nameserver_is_named_in_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(propagation, "_route_error", lambda s: OSError(errno.EHOSTUNREACH, "No route to host"))
+    monkeypatch.setattr(dnsquery, "route_error", lambda s: OSError(errno.EHOSTUNREACH, "No route to host"))
     messages = Messages()
 
     result = wait(
