@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, NamedTuple, Optional
+from typing import Callable, NamedTuple, Optional, TypeVar
 
 import dns.exception
 import dns.flags
@@ -28,6 +28,7 @@ import dns.rrset
 
 # handler(query, transport) -> response, or None to drop the query without answering.
 Handler = Callable[[dns.message.Message, str], Optional[dns.message.Message]]
+_Self = TypeVar("_Self", bound="ListeningServer")
 
 _logger = logging.getLogger(__name__)
 
@@ -280,3 +281,33 @@ def _close_quietly(sock: socket.socket) -> None:
         sock.close()
     except OSError:
         pass
+
+
+class ListeningServer:
+    """What the sandbox's DNS servers share: a ``DnsListener`` answering through ``_handle``."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self._listener = DnsListener(self._handle, host, port)
+
+    def _handle(self, query: dns.message.Message, transport: str) -> Optional[dns.message.Message]:
+        raise NotImplementedError
+
+    @property
+    def address(self) -> str:
+        return self._listener.address
+
+    @property
+    def port(self) -> int:
+        return self._listener.port
+
+    @property
+    def log(self) -> QueryLog:
+        """Every query this server received, with what it answered."""
+        return self._listener.log
+
+    def start(self: _Self) -> _Self:
+        self._listener.start()
+        return self
+
+    def stop(self) -> None:
+        self._listener.stop()

@@ -16,7 +16,7 @@ import dns.opcode
 import dns.rcode
 import dns.rdatatype
 
-from .dns_listener import DnsListener, QueryLog
+from .dns_listener import ListeningServer
 from .state import NetcupState
 from .zone_data import Answer, absolute, cname_target, lookup, zone_names
 
@@ -24,7 +24,7 @@ MODES = ("normal", "servfail", "refused", "silent", "truncate")
 MAX_CNAME_HOPS = 8
 
 
-class AuthoritativeServer:
+class AuthoritativeServer(ListeningServer):
     """Serves all zones of ``state`` over UDP and TCP on ``host``:``port`` (0 = any free port).
 
     ``lag`` and ``mode`` may be changed while the server runs.  Modes:
@@ -46,27 +46,7 @@ class AuthoritativeServer:
         self.name = name
         self.lag = lag
         self.mode = mode
-        self._listener = DnsListener(self._handle, host, port)
-
-    @property
-    def address(self) -> str:
-        return self._listener.address
-
-    @property
-    def port(self) -> int:
-        return self._listener.port
-
-    @property
-    def log(self) -> QueryLog:
-        """Every query this server received, with what it answered."""
-        return self._listener.log
-
-    def start(self) -> AuthoritativeServer:
-        self._listener.start()
-        return self
-
-    def stop(self) -> None:
-        self._listener.stop()
+        super().__init__(host, port)
 
     def first_serving_time(self, owner: str, value: str) -> Optional[float]:
         """Monotonic time at which this server started (or will start) serving TXT ``value`` at ``owner``.

@@ -26,7 +26,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-from .dns_listener import DnsListener, QueryLog
+from .dns_listener import ListeningServer
 from .dns_server import AuthoritativeServer
 from .state import NetcupState, Zone
 from .zone_data import NEGATIVE_TTL, Answer, absolute, cname_target, ns_rrset, soa_rrset
@@ -36,7 +36,7 @@ MAX_CNAME_HOPS = 8
 FOREIGN_TTL = 300
 
 
-class FakeRecursiveResolver:
+class FakeRecursiveResolver(ListeningServer):
     """Recursive-looking DNS server (RA=1) on ``host``:``port`` (0 = any free port)."""
 
     def __init__(
@@ -52,27 +52,7 @@ class FakeRecursiveResolver:
         self.name = name
         self._turn = itertools.count()
         self._turn_lock = threading.Lock()
-        self._listener = DnsListener(self._handle, host, port)
-
-    @property
-    def address(self) -> str:
-        return self._listener.address
-
-    @property
-    def port(self) -> int:
-        return self._listener.port
-
-    @property
-    def log(self) -> QueryLog:
-        """Every query this resolver received, with what it answered."""
-        return self._listener.log
-
-    def start(self) -> FakeRecursiveResolver:
-        self._listener.start()
-        return self
-
-    def stop(self) -> None:
-        self._listener.stop()
+        super().__init__(host, port)
 
     def __repr__(self) -> str:
         return f"FakeRecursiveResolver({self.name!r}, {self.address}:{self.port})"
