@@ -34,7 +34,7 @@ from tests.e2e.certbot_runner import (
     subject_alt_names,
     write_resolv_conf,
 )
-from tests.e2e.checks import ca_lookups, challenge_owner, early_ca_lookups, values_published_since
+from tests.e2e.checks import ca_lookups, challenge_owner, challenges_for, early_ca_lookups, values_published_since
 from tests.e2e.pebble import Pebble
 from tests.sandbox.sandbox import Sandbox, ZoneSpec, servers_with_lags
 
@@ -168,15 +168,17 @@ class Renewal:
     started: float
     txt_before: list[tuple[str, str]]
     serial_before: int
+    validations_before: int  # validations Pebble had logged before the run (see checks.challenges_for)
 
 
-def renew(certbot: CertbotRunner, sandbox: Sandbox, lineage: Lineage, renewal_config: str) -> Renewal:
+def renew(certbot: CertbotRunner, sandbox: Sandbox, pebble: Pebble, lineage: Lineage, renewal_config: str) -> Renewal:
     lineage.renewal_config.write_text(renewal_config, encoding="utf-8")
     serial_before = load_certificate(certbot.config_dir / "live" / lineage.cert_name / "cert.pem").serial_number
     txt_before = sorted(sandbox.state.all_txt_records())
+    validations_before = len(pebble.validated_identifiers())
     started = time.monotonic()
     result = certbot.renew(lineage.cert_name)
-    return Renewal(result, lineage.domains, started, txt_before, serial_before)
+    return Renewal(result, lineage.domains, started, txt_before, serial_before, validations_before)
 
 
 def assert_renewed_with_active_wait(renewal: Renewal, sandbox: Sandbox, pebble: Pebble) -> None:
@@ -194,7 +196,9 @@ def assert_renewed_with_active_wait(renewal: Renewal, sandbox: Sandbox, pebble: 
         assert f"{server.name} ({server.address}) serves all" in result.output, result.describe()
     for owner in sorted({challenge_owner(d) for d in renewal.domains}):
         values = values_published_since(sandbox.state, owner, renewal.started)
-        assert len(values) == sum(1 for d in renewal.domains if challenge_owner(d) == owner), values
+        challenged = challenges_for(pebble.validated_identifiers()[renewal.validations_before :], owner)
+        assert challenged >= 1, f"the CA asked for no challenge at {owner}: nothing exercised the plugin"
+        assert len(values) == challenged, values
         assert ca_lookups(sandbox.ca_resolver.log, owner, renewal.started), f"the CA never looked up {owner}"
         assert early_ca_lookups(sandbox.ca_resolver.log, sandbox.servers, owner, values, renewal.started) == []
     assert sorted(sandbox.state.all_txt_records()) == renewal.txt_before
@@ -221,7 +225,7 @@ def test_legacy_2x_renewal_config_renews(
         },
     )
 
-    renewal = renew(discovering_certbot, sandbox, ccp_lineage, config)
+    renewal = renew(discovering_certbot, sandbox, pebble, ccp_lineage, config)
 
     assert_renewed_with_active_wait(renewal, sandbox, pebble)
     # Certbot kept the user's settings for the next renewal.
@@ -247,7 +251,7 @@ def test_legacy_rest_key_in_api_key_renews(
         {"dns_netcup_credentials": str(credentials), "dns_netcup_propagation_seconds": OLD_PROPAGATION_SECONDS},
     )
 
-    renewal = renew(discovering_certbot, sandbox, rest_lineage, config)
+    renewal = renew(discovering_certbot, sandbox, pebble, rest_lineage, config)
 
     assert_renewed_with_active_wait(renewal, sandbox, pebble)
     assert f"in {REST_ZONE} through netcup's REST API" in renewal.result.output, renewal.result.describe()
@@ -272,7 +276,7 @@ def test_legacy_prefixed_renewal_config_renews(
         },
     )
 
-    renewal = renew(discovering_certbot, sandbox, ccp_lineage, config)
+    renewal = renew(discovering_certbot, sandbox, pebble, ccp_lineage, config)
 
     assert_renewed_with_active_wait(renewal, sandbox, pebble)
     # The prefixed plugin did the work: Certbot saved the config back under the same names.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Optional
 
@@ -15,6 +15,16 @@ def challenge_owner(domain: str) -> str:
     """The validation name of a domain; a wildcard shares its base name's."""
     base = domain[2:] if domain.startswith("*.") else domain
     return f"_acme-challenge.{base}".lower()
+
+
+def challenges_for(validated: Sequence[str], owner: str) -> int:
+    """How many of the CA's validations (identifiers as Pebble logs them, wildcards without ``*.``) were
+    challenges at ``owner``.
+
+    A renewal may find authorizations still valid at the CA (Pebble reuses about one in a hundred even
+    with PEBBLE_AUTHZREUSE=0; Let's Encrypt for 30 days): only the challenges the CA asked for get records.
+    """
+    return sum(1 for identifier in validated if challenge_owner(identifier) == owner)
 
 
 def values_published_since(state: NetcupState, owner: str, since: float) -> set[str]:
