@@ -71,18 +71,20 @@ def expected_value(achall: Any) -> str:
     return achall.validation(achall.account_key)
 
 
-def sandbox_resolver_method(box: Any) -> Any:
-    """A stand-in for ``Authenticator._system_resolver`` that asks the sandbox's recursive resolver."""
+def sandbox_resolver(box: Any) -> Any:
+    """A resolver that asks the sandbox's fake recursive resolver: the sandbox's stand-in for /etc/resolv.conf."""
     import dns.resolver
 
-    def sandbox_resolver(_self: object) -> dns.resolver.Resolver:
-        resolver = dns.resolver.Resolver(configure=False)
-        resolver.nameservers = [box.system_resolver.address]
-        resolver.port = box.system_resolver.port
-        resolver.lifetime = 5
-        return resolver
+    resolver = dns.resolver.Resolver(configure=False)
+    resolver.nameservers = [box.system_resolver.address]
+    resolver.port = box.system_resolver.port
+    resolver.lifetime = 5
+    return resolver
 
-    return sandbox_resolver
+
+def sandbox_resolver_method(box: Any) -> Any:
+    """A stand-in for ``Authenticator._system_resolver`` that asks the sandbox's recursive resolver."""
+    return lambda _self: sandbox_resolver(box)
 
 
 def point_plugin_at(box: Any, monkeypatch: Any) -> None:

@@ -12,10 +12,10 @@ import sys
 import threading
 from pathlib import Path
 
-import dns.resolver
 import pytest
 
 from certbot_dns_netcup.cli import main
+from tests.plugin_harness import sandbox_resolver
 from tests.sandbox.sandbox import Sandbox, ServerSpec, host_port, servers_with_lags, wait_until
 
 LAGS = [0, 0.3, 1.0]  # the third server is the slow one
@@ -23,15 +23,7 @@ LAGS = [0, 0.3, 1.0]  # the third server is the slow one
 
 def resolver_for(box: Sandbox):
     """A factory for the plugin's "system resolver" that asks the sandbox's fake recursive resolver."""
-
-    def factory() -> dns.resolver.Resolver:
-        resolver = dns.resolver.Resolver(configure=False)
-        resolver.nameservers = [box.system_resolver.address]
-        resolver.port = box.system_resolver.port
-        resolver.lifetime = 5
-        return resolver
-
-    return factory
+    return lambda: sandbox_resolver(box)
 
 
 @pytest.fixture

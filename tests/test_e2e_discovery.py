@@ -20,7 +20,7 @@ from tests.e2e.certbot_runner import (
     CertbotResult,
     CertbotRunner,
     load_certificate,
-    private_resolv_conf_unavailable,
+    private_resolv_conf_marks,
     subject_alt_names,
     write_resolv_conf,
 )
@@ -28,13 +28,7 @@ from tests.e2e.checks import ca_lookups, challenge_owner, early_ca_lookups, valu
 from tests.e2e.pebble import Pebble
 from tests.sandbox.sandbox import Sandbox, ZoneSpec, servers_with_lags
 
-UNAVAILABLE = private_resolv_conf_unavailable()
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.root,
-    pytest.mark.timeout(300),
-    pytest.mark.skipif(UNAVAILABLE is not None, reason=UNAVAILABLE or ""),
-]
+pytestmark = private_resolv_conf_marks()
 
 # One server up to date, one a bit behind, one slow.
 LAGS = (0.0, 1.0, 3.0)

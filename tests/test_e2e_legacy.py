@@ -30,7 +30,7 @@ from tests.e2e.certbot_runner import (
     CertbotResult,
     CertbotRunner,
     load_certificate,
-    private_resolv_conf_unavailable,
+    private_resolv_conf_marks,
     subject_alt_names,
     write_resolv_conf,
 )
@@ -38,13 +38,7 @@ from tests.e2e.checks import ca_lookups, challenge_owner, challenges_for, early_
 from tests.e2e.pebble import Pebble
 from tests.sandbox.sandbox import Sandbox, ZoneSpec, servers_with_lags
 
-UNAVAILABLE = private_resolv_conf_unavailable()
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.root,
-    pytest.mark.timeout(300),
-    pytest.mark.skipif(UNAVAILABLE is not None, reason=UNAVAILABLE or ""),
-]
+pytestmark = private_resolv_conf_marks()
 
 # Small lags: the servers still catch up at different times, so the plugin has to wait.
 LAGS = (0.0, 0.5, 1.0)

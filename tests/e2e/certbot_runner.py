@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
@@ -264,3 +264,16 @@ def verify_chain(fullchain: Sequence[x509.Certificate], root: x509.Certificate) 
     chain = [*fullchain, root]
     for child, parent in zip(chain, chain[1:]):
         verify_signed_by(child, parent)
+
+
+def private_resolv_conf_marks() -> list[Any]:
+    """pytest marks for a module whose Certbot runs find nameservers through a private /etc/resolv.conf."""
+    import pytest
+
+    reason = private_resolv_conf_unavailable()
+    return [
+        pytest.mark.e2e,
+        pytest.mark.root,
+        pytest.mark.timeout(300),
+        pytest.mark.skipif(reason is not None, reason=reason or ""),
+    ]
