@@ -33,6 +33,10 @@ class DnsLookupError(Exception):
     """A lookup through the recursive resolver failed; the message says which and why."""
 
 
+class DnsTimeoutError(DnsLookupError):
+    """The resolver did not answer in time: further lookups through it will most likely time out too."""
+
+
 class CnameChainError(DnsLookupError):
     """A CNAME chain loops or is absurdly long: a mistake in the zone, not a passing failure."""
 
@@ -46,8 +50,8 @@ def make_system_resolver(timeout: float = DEFAULT_LOOKUP_TIMEOUT) -> dns.resolve
     resolver.lifetime = timeout
     # Per-server timeout below the lifetime, so that a second configured resolver gets a chance.
     resolver.timeout = min(resolver.timeout, timeout)
-    # This resolver stands for the whole system: host names it cannot resolve may still be known to
-    # the system's name service (/etc/hosts, nsswitch), as they are to every other program here.
+    # This resolver stands for the whole system: host addresses are asked of the system's name service
+    # (/etc/hosts, nsswitch) too, as every other program here would.
     setattr(resolver, _NAME_SERVICE_FALLBACK, True)
     return resolver
 
@@ -77,7 +81,7 @@ def _lookup(resolver: dns.resolver.Resolver, name: str, rdtype: str) -> Optional
     except dns.resolver.NXDOMAIN:
         return None
     except dns.exception.Timeout as error:
-        raise DnsLookupError(f"looking up {rdtype} of {normalize_name(name)} timed out: {error}") from error
+        raise DnsTimeoutError(f"looking up {rdtype} of {normalize_name(name)} timed out: {error}") from error
     except dns.exception.DNSException as error:
         raise DnsLookupError(f"looking up {rdtype} of {normalize_name(name)} failed: {error}") from error
     if answer.rrset is None:
@@ -120,6 +124,12 @@ def zone_nameserver_names(zone: str, resolver: dns.resolver.Resolver) -> list[st
 
 def host_addresses(host: str, resolver: dns.resolver.Resolver) -> list[str]:
     """IPv4 then IPv6 addresses of ``host``, each sorted; a ``DnsLookupError`` if it has none."""
+    if getattr(resolver, _NAME_SERVICE_FALLBACK, False):
+        # Standing for the whole system, ask the system's name service first: it answers like the
+        # resolver does, and also from /etc/hosts (where a split-horizon set-up may name the servers).
+        found_by_system = _name_service_addresses(host)
+        if found_by_system:
+            return found_by_system
     addresses: list[str] = []
     failures: list[str] = []
     for rdtype in ("A", "AAAA"):
@@ -134,10 +144,6 @@ def host_addresses(host: str, resolver: dns.resolver.Resolver) -> list[str]:
         for address in sorted(found or []):
             if address not in addresses:
                 addresses.append(address)
-    if not addresses and getattr(resolver, _NAME_SERVICE_FALLBACK, False):
-        addresses = _name_service_addresses(host)
-        if addresses:
-            return addresses
     if not addresses:
         reason = "; ".join(failures) if failures else "no A or AAAA records"
         raise DnsLookupError(f"the host {normalize_name(host)} does not resolve to an address ({reason})")

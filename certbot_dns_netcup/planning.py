@@ -44,6 +44,7 @@ class Planner:
         self.notify = notify
         self._resolver_factory = resolver_factory
         self._resolver: Any = None
+        self._resolver_silent = False  # it timed out once: do not make every further name wait too
 
     @property
     def resolver(self) -> Any:
@@ -54,10 +55,21 @@ class Planner:
 
     def follow_cname(self, name: str) -> str:
         """Where a TXT record for ``name`` must be created: the end of a CNAME chain at it, or itself."""
+        if self._resolver_silent:
+            return name
         try:
             target = dnslookup.follow_cname_chain(name, self.resolver)
         except dnslookup.CnameChainError:
             raise
+        except dnslookup.DnsTimeoutError as error:
+            self._resolver_silent = True
+            logger.warning(
+                "Could not check whether %s is a CNAME (%s); creating the records at the names themselves, "
+                "without asking the resolver about the other names.",
+                name,
+                error,
+            )
+            return name
         except dnslookup.DnsLookupError as error:
             # Without an answer we cannot know of a CNAME; the plain name is right for nearly everyone.
             logger.warning("Could not check whether %s is a CNAME (%s); creating the record there.", name, error)
