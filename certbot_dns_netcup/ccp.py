@@ -137,10 +137,6 @@ class CcpClient:
         ]
         self._call("updateDnsRecords", {"domainname": zone, "dnsrecordset": {"dnsrecords": doomed}})
 
-    @property
-    def calls(self) -> int:
-        return self.http.calls
-
     # ----- protocol ----------------------------------------------------------
     def _call(self, action: str, params: dict[str, Any], *, with_session: bool = True, relogin: bool = True) -> Any:
         relogins_left = self.login_retries if relogin else 0

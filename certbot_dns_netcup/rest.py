@@ -38,10 +38,6 @@ class RestClient:
         self._headers = {"Authorization": f"Bearer {api_key}"}
         SECRETS.add(api_key)
 
-    @property
-    def calls(self) -> int:
-        return self.http.calls
-
     def find_domain(self, fqdn: str) -> Optional[RestDomain]:
         """The account's domain named exactly ``fqdn``, or None when it is not one."""
         response = self._request("GET", f"/v1/domain?fqdn={quote(fqdn)}", f"domain lookup for {fqdn}")
@@ -68,15 +64,6 @@ class RestClient:
             return False
         self._raise_for_error(response, operation)
         return True
-
-    def challenge_status(self, domain_id: int, scope: str, value: str) -> Optional[str]:
-        operation = f"reading the ACME challenge {scope!r} in domain {domain_id}"
-        response = self._request("GET", _challenge_path(domain_id, scope, value), operation)
-        if response.status == 404:
-            return None
-        self._raise_for_error(response, operation)
-        items = _result_list(response)
-        return str(items[0].get("status")) if items else None
 
     # ----- protocol ----------------------------------------------------------
     def _request(self, method: str, path: str, operation: str, json_body: Any = None) -> JsonResponse:

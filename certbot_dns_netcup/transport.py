@@ -75,7 +75,6 @@ class JsonHttpClient:
         self.timeout = timeout
         self.rate_limit_budget = rate_limit_budget
         self.sleep = sleep
-        self.calls = 0  # requests sent, for benchmarks and the check command
 
     def request(
         self,
@@ -98,7 +97,6 @@ class JsonHttpClient:
         attempt = 0
         while True:
             attempt += 1
-            self.calls += 1
             try:
                 raw = self.session.request(
                     method, url, json=json_body, headers=headers, timeout=self.timeout, allow_redirects=False

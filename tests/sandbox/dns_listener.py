@@ -22,6 +22,7 @@ from typing import Callable, NamedTuple, Optional, TypeVar
 import dns.exception
 import dns.flags
 import dns.message
+import dns.opcode
 import dns.rcode
 import dns.rdatatype
 import dns.rrset
@@ -311,3 +312,14 @@ class ListeningServer:
 
     def stop(self) -> None:
         self._listener.stop()
+
+
+def rejected(query: dns.message.Message, response: dns.message.Message) -> bool:
+    """Set the error rcode a DNS server gives a query it cannot answer at all; True if it did."""
+    if query.opcode() != dns.opcode.QUERY:
+        response.set_rcode(dns.rcode.NOTIMP)
+        return True
+    if len(query.question) != 1:
+        response.set_rcode(dns.rcode.FORMERR)
+        return True
+    return False

@@ -12,11 +12,10 @@ from typing import Optional
 import dns.flags
 import dns.message
 import dns.name
-import dns.opcode
 import dns.rcode
 import dns.rdatatype
 
-from .dns_listener import ListeningServer
+from .dns_listener import ListeningServer, rejected
 from .state import NetcupState
 from .zone_data import Answer, absolute, cname_target, lookup, zone_names
 
@@ -78,11 +77,7 @@ class AuthoritativeServer(ListeningServer):
         if mode == "refused":
             response.set_rcode(dns.rcode.REFUSED)
             return response
-        if query.opcode() != dns.opcode.QUERY:
-            response.set_rcode(dns.rcode.NOTIMP)
-            return response
-        if len(query.question) != 1:
-            response.set_rcode(dns.rcode.FORMERR)
+        if rejected(query, response):
             return response
         question = query.question[0]
         zone = self.state.zone_for(question.name.to_text())

@@ -18,7 +18,6 @@ import dns.exception
 import dns.flags
 import dns.message
 import dns.name
-import dns.opcode
 import dns.query
 import dns.rcode
 import dns.rdata
@@ -26,7 +25,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-from .dns_listener import ListeningServer
+from .dns_listener import ListeningServer, rejected
 from .dns_server import AuthoritativeServer
 from .state import NetcupState, Zone
 from .zone_data import NEGATIVE_TTL, Answer, absolute, cname_target, ns_rrset, soa_rrset
@@ -62,11 +61,7 @@ class FakeRecursiveResolver(ListeningServer):
         response = dns.message.make_response(query)
         response.flags |= dns.flags.RA
         response.flags &= ~dns.flags.AA  # answers come "from cache", never authoritative
-        if query.opcode() != dns.opcode.QUERY:
-            response.set_rcode(dns.rcode.NOTIMP)
-            return response
-        if len(query.question) != 1:
-            response.set_rcode(dns.rcode.FORMERR)
+        if rejected(query, response):
             return response
         question = query.question[0]
         result = self.resolve(question.name, question.rdtype)
