@@ -31,15 +31,18 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.9",
-    packages=find_packages(exclude=["tests", "tests.*", "benchmarks", "benchmarks.*"]),
+    packages=find_packages(
+        exclude=["tests", "tests.*", "benchmarks", "benchmarks.*", "netcup_sandbox", "netcup_sandbox.*"]
+    ),
     include_package_data=True,
+    package_data={"certbot_dns_netcup": ["py.typed"]},
     install_requires=INSTALL_REQUIRES,
     entry_points={
         "certbot.plugins": [
-            "dns-netcup = certbot_dns_netcup.authenticator:Authenticator",
+            "dns-netcup = certbot_dns_netcup._internal.authenticator:Authenticator",
         ],
         "console_scripts": [
-            "certbot-dns-netcup = certbot_dns_netcup.cli:main",
+            "certbot-dns-netcup = certbot_dns_netcup._internal.cli:main",
         ],
     },
     classifiers=[

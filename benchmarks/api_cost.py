@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from benchmarks.common import fmt, markdown_table, max_in_window, plugin_against, progress, query_load, write_results
-from tests.sandbox.sandbox import Sandbox, ZoneSpec, servers_with_lags
+from netcup_sandbox.sandbox import Sandbox, ZoneSpec, servers_with_lags
 
 LAGS = (0.0, 0.5, 1.0)
 BOUND = 1200
@@ -35,7 +35,7 @@ def naive_calls(api: str, names: int) -> int:
 
 
 def measure(sandbox: Sandbox, api: str, names: int, zone_count: int, run: int) -> dict[str, Any]:
-    from tests.plugin_harness import dns01_achall, make_authenticator
+    from netcup_sandbox.plugin_harness import dns01_achall, make_authenticator
 
     zones = (CCP_ZONES if api == "CCP" else REST_ZONES)[:zone_count]
     domains = [f"n{i}-{run}.{zones[i % zone_count]}" for i in range(names)]

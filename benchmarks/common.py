@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, Optional
 from unittest import mock
 
-from tests.sandbox.dns_server import AuthoritativeServer
-from tests.sandbox.sandbox import Sandbox
+from netcup_sandbox.dns_server import AuthoritativeServer
+from netcup_sandbox.sandbox import Sandbox
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
@@ -123,12 +123,15 @@ def plugin_against(sandbox: Sandbox) -> Iterator[None]:
     The plugin reads /etc/resolv.conf for CNAME following and zone checks; here the sandbox's
     resolver stands in for it, as in tests/test_plugin_flow.py.
     """
-    from tests.plugin_harness import install_display, sandbox_resolver_method
+    from netcup_sandbox.plugin_harness import install_display, sandbox_resolver_method
 
     install_display()
     with (
         mock.patch.dict(os.environ, {"REQUESTS_CA_BUNDLE": sandbox.ca_bundle}),
-        mock.patch("certbot_dns_netcup.authenticator.Authenticator._system_resolver", sandbox_resolver_method(sandbox)),
+        mock.patch(
+            "certbot_dns_netcup._internal.authenticator.Authenticator._system_resolver",
+            sandbox_resolver_method(sandbox),
+        ),
     ):
         yield
 

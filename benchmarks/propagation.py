@@ -32,9 +32,9 @@ from benchmarks.common import (
     summarize,
     write_results,
 )
-from certbot_dns_netcup.nameservers import Nameserver
-from certbot_dns_netcup.propagation import ExpectedRecord, wait_for_propagation
-from tests.sandbox.sandbox import Sandbox, ServerSpec, ZoneSpec
+from certbot_dns_netcup._internal.dns01.nameservers import Nameserver
+from certbot_dns_netcup._internal.dns01.propagation import ExpectedRecord, wait_for_propagation
+from netcup_sandbox.sandbox import Sandbox, ServerSpec, ZoneSpec
 
 GOAL_MEDIAN = 1.0
 GOAL_P95 = 2.5
@@ -88,7 +88,7 @@ def run_wait(sandbox: Sandbox, index: int) -> dict[str, Any]:
 
 def run_plugin(sandbox: Sandbox, credentials: str, index: int) -> dict[str, Any]:
     """The plugin's perform for an apex + wildcard in one zone and a name in another, then cleanup."""
-    from tests.plugin_harness import dns01_achall, expected_value, make_authenticator
+    from netcup_sandbox.plugin_harness import dns01_achall, expected_value, make_authenticator
 
     domains = [f"p{index}.{ZONES[0]}", f"*.p{index}.{ZONES[0]}", f"p{index}.{ZONES[1]}"]
     plugin = make_authenticator(credentials, propagation_seconds=DEFAULT_BOUND, nameservers=sandbox.nameservers_option)

@@ -31,11 +31,11 @@ HEAVY = (
     "requests",
     "dns",
     "urllib3",
-    "certbot_dns_netcup.propagation",
-    "certbot_dns_netcup.ccp",
-    "certbot_dns_netcup.rest",
+    "certbot_dns_netcup._internal.dns01.propagation",
+    "certbot_dns_netcup._internal.netcup.ccp",
+    "certbot_dns_netcup._internal.netcup.rest",
 )
-PLUGIN_MODULE = "certbot_dns_netcup.authenticator"
+PLUGIN_MODULE = "certbot_dns_netcup._internal.authenticator"
 
 
 def certbot_version() -> str:

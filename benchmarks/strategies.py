@@ -34,12 +34,12 @@ from pathlib import Path
 from typing import Any, Optional
 
 from benchmarks.common import fmt, last_serving_time, markdown_table, progress, summarize, write_results
-from certbot_dns_netcup.nameservers import Nameserver
-from certbot_dns_netcup.propagation import ExpectedRecord, wait_for_propagation
-from tests.e2e.certbot_runner import CertbotRunner, write_ca_bundle
-from tests.e2e.checks import values_published_since
-from tests.e2e.pebble import Pebble
-from tests.sandbox.sandbox import Sandbox, ZoneSpec, servers_with_lags
+from certbot_dns_netcup._internal.dns01.nameservers import Nameserver
+from certbot_dns_netcup._internal.dns01.propagation import ExpectedRecord, wait_for_propagation
+from netcup_sandbox.certbot_runner import CertbotRunner, write_ca_bundle
+from netcup_sandbox.checks import values_published_since
+from netcup_sandbox.pebble import Pebble
+from netcup_sandbox.sandbox import Sandbox, ZoneSpec, servers_with_lags
 
 DEFAULT_BOUND = 1200  # --dns-netcup-propagation-seconds default: the fixed sleep it replaces
 POLL_STEP = 30.0  # lego's netcup polling interval

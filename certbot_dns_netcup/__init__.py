@@ -14,7 +14,7 @@ __all__ = ["Authenticator", "__version__"]
 
 def __getattr__(name: str) -> Any:
     if name == "Authenticator":
-        from certbot_dns_netcup.authenticator import Authenticator
+        from certbot_dns_netcup._internal.authenticator import Authenticator
 
         return Authenticator
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

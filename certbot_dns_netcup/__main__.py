@@ -2,6 +2,6 @@
 
 import sys
 
-from certbot_dns_netcup.cli import main
+from certbot_dns_netcup._internal.cli import main
 
 sys.exit(main())

@@ -8,7 +8,7 @@
 #      from Debian (python3-dnspython, python3-requests, python3-acme);
 #   4. /usr/bin/certbot plugins must list dns-netcup;
 #   5. with --e2e, the end-to-end tests run under /usr/bin/python3, so they drive
-#      /usr/bin/certbot (tests/e2e/certbot_runner.py takes the certbot next to the
+#      /usr/bin/certbot (netcup_sandbox/certbot_runner.py takes the certbot next to the
 #      interpreter); extra arguments after --e2e go to pytest.
 # Needs root and Debian's apt.  Leaves the package installed: run
 #   apt-get remove -y python3-certbot-dns-netcup

@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the harness lives in the repository's tests/ package
 
-from tests.e2e.certbot_runner import (  # noqa: E402
+from netcup_sandbox.certbot_runner import (  # noqa: E402
     CertbotResult,
     CertbotRunner,
     load_certificate,
@@ -38,9 +38,9 @@ from tests.e2e.certbot_runner import (  # noqa: E402
     write_ca_bundle,
     write_resolv_conf,
 )
-from tests.e2e.checks import ca_lookups, challenge_owner, values_published_since  # noqa: E402
-from tests.e2e.pebble import Pebble  # noqa: E402
-from tests.sandbox.sandbox import Sandbox, ZoneSpec, servers_with_lags  # noqa: E402
+from netcup_sandbox.checks import ca_lookups, challenge_owner, values_published_since  # noqa: E402
+from netcup_sandbox.pebble import Pebble  # noqa: E402
+from netcup_sandbox.sandbox import Sandbox, ZoneSpec, servers_with_lags  # noqa: E402
 
 ZONE = "example.test"
 DOMAINS = [ZONE, f"*.{ZONE}"]

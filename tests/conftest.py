@@ -1,6 +1,6 @@
 """Shared fixtures for end-to-end tests: a Pebble CA and a Certbot runner, one per test module.
 
-Both use the module's own ``sandbox`` fixture (a started ``tests.sandbox.sandbox.Sandbox``),
+Both use the module's own ``sandbox`` fixture (a started ``netcup_sandbox.sandbox.Sandbox``),
 which each end-to-end module defines with the zones it needs.
 """
 
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.certbot_runner import CertbotRunner, write_ca_bundle
-from tests.e2e.pebble import Pebble
-from tests.sandbox.sandbox import Sandbox
+from netcup_sandbox.certbot_runner import CertbotRunner, write_ca_bundle
+from netcup_sandbox.pebble import Pebble
+from netcup_sandbox.sandbox import Sandbox
 
 
 @pytest.fixture(scope="module")

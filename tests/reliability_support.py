@@ -20,10 +20,10 @@ from typing import Any, Callable, Optional
 
 import pytest
 
-from certbot_dns_netcup.transport import JsonHttpClient
-from tests.plugin_harness import dns01_achall, make_authenticator, point_plugin_at
-from tests.sandbox.sandbox import DEFAULT_ZONES, Sandbox, ServerSpec, ZoneSpec, servers_with_lags
-from tests.sandbox.state import NETCUP_NAMESERVERS, NetcupState
+from certbot_dns_netcup._internal.netcup.transport import JsonHttpClient
+from netcup_sandbox.plugin_harness import dns01_achall, make_authenticator, point_plugin_at
+from netcup_sandbox.sandbox import DEFAULT_ZONES, Sandbox, ServerSpec, ZoneSpec, servers_with_lags
+from netcup_sandbox.state import NETCUP_NAMESERVERS, NetcupState
 
 # Read timeout of the plugin's HTTP clients in tests: a hanging API costs this per attempt, not 30 s.
 FAST_READ_TIMEOUT = 0.5
@@ -84,8 +84,8 @@ class FastHttp:
         return JsonHttpClient(api_name, timeout=(FAST_CONNECT_TIMEOUT, self.read_timeout), sleep=self.sleeps.append)
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> FastHttp:
-        monkeypatch.setattr("certbot_dns_netcup.ccp.JsonHttpClient", self)
-        monkeypatch.setattr("certbot_dns_netcup.rest.JsonHttpClient", self)
+        monkeypatch.setattr("certbot_dns_netcup._internal.netcup.ccp.JsonHttpClient", self)
+        monkeypatch.setattr("certbot_dns_netcup._internal.netcup.rest.JsonHttpClient", self)
         return self
 
 

@@ -21,7 +21,8 @@ from typing import Any, Optional
 import pytest
 from certbot import errors
 
-from tests.plugin_harness import RecordingDisplay, install_display, make_authenticator
+from netcup_sandbox.plugin_harness import RecordingDisplay, install_display, make_authenticator
+from netcup_sandbox.sandbox import Sandbox, servers_with_lags
 from tests.reliability_support import (
     IDN_ZONE,
     FastHttp,
@@ -34,7 +35,6 @@ from tests.reliability_support import (
     secrets_of,
     write_file,
 )
-from tests.sandbox.sandbox import Sandbox, servers_with_lags
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -126,7 +126,7 @@ def unreadable_file_error(path: str) -> str:
     script = (
         "import sys\n"
         "from certbot import errors\n"
-        "from tests.plugin_harness import make_authenticator\n"
+        "from netcup_sandbox.plugin_harness import make_authenticator\n"
         "try:\n"
         f"    make_authenticator({path!r}).perform([])\n"
         "except errors.PluginError as error:\n"
@@ -135,7 +135,11 @@ def unreadable_file_error(path: str) -> str:
     os.chmod(os.path.dirname(path), 0o755)
     completed = subprocess.run(
         ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", script],
-        cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert "Traceback" not in completed.stderr, completed.stderr
     return completed.stdout
@@ -212,7 +216,10 @@ def test_wrong_ccp_credentials_are_rejected_naming_the_keys(box: Box, key: str) 
     extra = () if key == "dns_netcup_customer_id" else (wrong,)
     box.rejects(
         box.run([CCP_ZONE], path),
-        "rejected the login", "dns_netcup_customer_id", "dns_netcup_api_key", "dns_netcup_api_password",
+        "rejected the login",
+        "dns_netcup_customer_id",
+        "dns_netcup_api_key",
+        "dns_netcup_api_password",
         extra_secrets=extra,
     )
     assert box.sandbox.ccp_api.log.count("login") == 1  # a rejected login is not retried
@@ -282,8 +289,15 @@ def test_upper_case_and_trailing_dots_are_normalized(box: Box, domain: str) -> N
         ("[::1]x", "':port'"),
         ("no-such-host.elsewhere.test", "no-such-host.elsewhere.test"),
     ],
-    ids=["port-out-of-range", "unclosed-bracket", "spaces", "empty-entry", "port-not-a-number", "junk-after-bracket",
-         "host-without-address"],
+    ids=[
+        "port-out-of-range",
+        "unclosed-bracket",
+        "spaces",
+        "empty-entry",
+        "port-not-a-number",
+        "junk-after-bracket",
+        "host-without-address",
+    ],
 )
 def test_malformed_nameservers_option(box: Box, option: str, names: str) -> None:
     run = box.run([CCP_ZONE], propagation_seconds=WAIT_BOUND, nameservers=option)

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from certbot_dns_netcup.cli import main
-from tests.plugin_harness import sandbox_resolver
-from tests.sandbox.sandbox import Sandbox, ServerSpec, host_port, servers_with_lags, wait_until
+from certbot_dns_netcup._internal.cli import main
+from netcup_sandbox.plugin_harness import sandbox_resolver
+from netcup_sandbox.sandbox import Sandbox, ServerSpec, host_port, servers_with_lags, wait_until
 
 LAGS = [0, 0.3, 1.0]  # the third server is the slow one
 

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.certbot_runner import CertbotResult, CertbotRunner, load_certificate, subject_alt_names
-from tests.e2e.checks import challenge_owner
-from tests.e2e.pebble import Pebble
+from netcup_sandbox.certbot_runner import CertbotResult, CertbotRunner, load_certificate, subject_alt_names
+from netcup_sandbox.checks import challenge_owner
+from netcup_sandbox.pebble import Pebble
+from netcup_sandbox.sandbox import Sandbox, ZoneSpec, servers_with_lags, wait_until
 from tests.reliability_support import ZoneSnapshot
-from tests.sandbox.sandbox import Sandbox, ZoneSpec, servers_with_lags, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -52,9 +52,12 @@ def credentials(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> s
 
 def plugin_args(sandbox: Sandbox, credentials: str) -> list[str]:
     return [
-        "--dns-netcup-credentials", credentials,
-        "--dns-netcup-propagation-seconds", str(BOUND),
-        "--dns-netcup-nameservers", sandbox.nameservers_option,
+        "--dns-netcup-credentials",
+        credentials,
+        "--dns-netcup-propagation-seconds",
+        str(BOUND),
+        "--dns-netcup-nameservers",
+        sandbox.nameservers_option,
     ]
 
 
@@ -111,11 +114,22 @@ def test_ctrl_c_of_a_real_certbot_during_the_wait_removes_the_records(
     slow.lag = 3600  # the wait cannot end by itself
     owner = challenge_owner(INTERRUPTED_ZONE)
     since = time.monotonic()
-    args = [str(certbot.executable), "certonly", "--authenticator", "dns-netcup", "--cert-name", INTERRUPTED_ZONE,
-            "-d", INTERRUPTED_ZONE, *plugin_args(sandbox, credentials), *certbot.common_args()]
+    args = [
+        str(certbot.executable),
+        "certonly",
+        "--authenticator",
+        "dns-netcup",
+        "--cert-name",
+        INTERRUPTED_ZONE,
+        "-d",
+        INTERRUPTED_ZONE,
+        *plugin_args(sandbox, credentials),
+        *certbot.common_args(),
+    ]
     env = {**os.environ, "REQUESTS_CA_BUNDLE": str(certbot.ca_bundle)}
-    process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env=env)
+    process = subprocess.Popen(
+        args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
     try:
         # The wait has begun once the lagging server was asked about the record.
         wait_until(lambda: slow.log.matching(owner, "TXT", since=since), timeout=60, message="the wait has begun")

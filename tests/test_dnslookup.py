@@ -8,11 +8,11 @@ from collections.abc import Iterator
 import dns.resolver
 import pytest
 
-from certbot_dns_netcup import dnslookup
-from certbot_dns_netcup.dnslookup import DnsLookupError
-from tests.sandbox.dns_server import AuthoritativeServer
-from tests.sandbox.resolver import FakeRecursiveResolver
-from tests.sandbox.state import NETCUP_NAMESERVERS, NetcupState
+from certbot_dns_netcup._internal.dns01 import dnslookup
+from certbot_dns_netcup._internal.dns01.dnslookup import DnsLookupError
+from netcup_sandbox.dns_server import AuthoritativeServer
+from netcup_sandbox.resolver import FakeRecursiveResolver
+from netcup_sandbox.state import NETCUP_NAMESERVERS, NetcupState
 
 
 def loopback() -> str:

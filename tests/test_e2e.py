@@ -16,7 +16,7 @@ from typing import Optional
 
 import pytest
 
-from tests.e2e.certbot_runner import (
+from netcup_sandbox.certbot_runner import (
     CertbotResult,
     CertbotRunner,
     load_certificate,
@@ -25,9 +25,9 @@ from tests.e2e.certbot_runner import (
     subject_alt_names,
     verify_chain,
 )
-from tests.e2e.checks import ca_lookups, challenge_owner, challenges_for, early_ca_lookups, values_published_since
-from tests.e2e.pebble import Pebble
-from tests.sandbox.sandbox import Sandbox, ZoneSpec, host_port, servers_with_lags
+from netcup_sandbox.checks import ca_lookups, challenge_owner, challenges_for, early_ca_lookups, values_published_since
+from netcup_sandbox.pebble import Pebble
+from netcup_sandbox.sandbox import Sandbox, ZoneSpec, host_port, servers_with_lags
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

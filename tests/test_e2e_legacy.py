@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.certbot_runner import (
+from netcup_sandbox.certbot_runner import (
     CertbotResult,
     CertbotRunner,
     load_certificate,
@@ -34,9 +34,9 @@ from tests.e2e.certbot_runner import (
     subject_alt_names,
     write_resolv_conf,
 )
-from tests.e2e.checks import ca_lookups, challenge_owner, challenges_for, early_ca_lookups, values_published_since
-from tests.e2e.pebble import Pebble
-from tests.sandbox.sandbox import Sandbox, ZoneSpec, servers_with_lags
+from netcup_sandbox.checks import ca_lookups, challenge_owner, challenges_for, early_ca_lookups, values_published_since
+from netcup_sandbox.pebble import Pebble
+from netcup_sandbox.sandbox import Sandbox, ZoneSpec, servers_with_lags
 
 pytestmark = private_resolv_conf_marks()
 

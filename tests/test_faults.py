@@ -29,9 +29,12 @@ import pytest
 from certbot import errors
 from certbot._internal import error_handler
 
-from certbot_dns_netcup import propagation
-from certbot_dns_netcup.transport import RATE_LIMIT_BUDGET, RATE_LIMIT_WAIT
-from tests.plugin_harness import RecordingDisplay, dns01_achall, install_display, make_authenticator
+from certbot_dns_netcup._internal.dns01 import propagation
+from certbot_dns_netcup._internal.netcup.transport import RATE_LIMIT_BUDGET, RATE_LIMIT_WAIT
+from netcup_sandbox.faults import Fault
+from netcup_sandbox.https import ApiRequest, ApiResponse
+from netcup_sandbox.plugin_harness import RecordingDisplay, dns01_achall, install_display, make_authenticator
+from netcup_sandbox.sandbox import Sandbox, servers_with_lags, wait_until
 from tests.reliability_support import (
     GHOST_NAMESERVER,
     GHOST_NS_ZONE,
@@ -46,9 +49,6 @@ from tests.reliability_support import (
     time_bound,
     timed,
 )
-from tests.sandbox.faults import Fault
-from tests.sandbox.https import ApiRequest, ApiResponse
-from tests.sandbox.sandbox import Sandbox, servers_with_lags, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -305,8 +305,13 @@ def test_a_rate_limit_that_does_not_clear_stops_within_the_budget(rig: Rig) -> N
 
 
 def test_a_failure_adding_to_the_second_of_two_zones_removes_the_first_zones_records(rig: Rig) -> None:
-    inject(rig.box, "ccp", Fault.ccp_error(5028, "Updating DNS records failed", "Zone could not be updated.").only(
-        action="updateDnsRecords", domain=SECOND_CCP_ZONE))
+    inject(
+        rig.box,
+        "ccp",
+        Fault.ccp_error(5028, "Updating DNS records failed", "Zone could not be updated.").only(
+            action="updateDnsRecords", domain=SECOND_CCP_ZONE
+        ),
+    )
     run = rig.run([CCP_ZONE, SECOND_CCP_ZONE], rest=False, propagation_seconds=WAIT_BOUND)
     message = plugin_error(run)
     assert SECOND_CCP_ZONE in message and "5028" in message
@@ -466,8 +471,9 @@ def test_ctrl_c_during_the_wait_removes_the_records(rig: Rig) -> None:
     """Certbot wraps perform in its ExitHandler, which runs cleanup on KeyboardInterrupt; so here."""
     slow = set_server(rig.box, 2, "normal", lag=3600)
     owner = f"_acme-challenge.{CCP_ZONE}"
-    plugin = make_authenticator(rig.credentials(rest=False), propagation_seconds=WAIT_BOUND,
-                                nameservers=rig.box.nameservers_option)
+    plugin = make_authenticator(
+        rig.credentials(rest=False), propagation_seconds=WAIT_BOUND, nameservers=rig.box.nameservers_option
+    )
     achalls = [dns01_achall(CCP_ZONE)]
 
     def press_ctrl_c_once_waiting() -> None:

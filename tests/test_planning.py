@@ -6,10 +6,10 @@ import random
 
 import dns.resolver
 
-from certbot_dns_netcup.planning import Planner
-from certbot_dns_netcup.zones import ZoneResolver
-from tests.sandbox.dns_server import AuthoritativeServer
-from tests.sandbox.state import NetcupState
+from certbot_dns_netcup._internal.netcup.zones import ZoneResolver
+from certbot_dns_netcup._internal.planning import Planner
+from netcup_sandbox.dns_server import AuthoritativeServer
+from netcup_sandbox.state import NetcupState
 
 
 def test_a_silent_resolver_is_asked_once_not_once_per_name() -> None:

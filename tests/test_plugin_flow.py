@@ -11,7 +11,8 @@ import os
 import pytest
 from certbot import errors
 
-from tests.plugin_harness import (
+from netcup_sandbox.faults import Fault
+from netcup_sandbox.plugin_harness import (
     challenge_name,
     dns01_achall,
     expected_value,
@@ -19,8 +20,7 @@ from tests.plugin_harness import (
     make_authenticator,
     point_plugin_at,
 )
-from tests.sandbox.faults import Fault
-from tests.sandbox.sandbox import Sandbox, servers_with_lags
+from netcup_sandbox.sandbox import Sandbox, servers_with_lags
 
 
 @pytest.fixture

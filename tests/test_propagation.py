@@ -10,23 +10,23 @@ from typing import Callable, Optional
 import dns.resolver
 import pytest
 
-from certbot_dns_netcup import dnsquery
-from certbot_dns_netcup.dnslookup import DnsLookupError
-from certbot_dns_netcup.nameservers import (
+from certbot_dns_netcup._internal.dns01 import dnsquery
+from certbot_dns_netcup._internal.dns01.dnslookup import DnsLookupError
+from certbot_dns_netcup._internal.dns01.nameservers import (
     Nameserver,
     discover_nameservers,
     parse_nameservers_option,
     resolve_nameserver_option,
 )
-from certbot_dns_netcup.propagation import (
+from certbot_dns_netcup._internal.dns01.propagation import (
     ExpectedRecord,
     PropagationResult,
     PropagationTimeout,
     wait_for_propagation,
 )
-from tests.sandbox.dns_server import AuthoritativeServer
-from tests.sandbox.resolver import FakeRecursiveResolver
-from tests.sandbox.state import NetcupState, Record
+from netcup_sandbox.dns_server import AuthoritativeServer
+from netcup_sandbox.resolver import FakeRecursiveResolver
+from netcup_sandbox.state import NetcupState, Record
 
 ZONE = "example.test"
 

@@ -13,11 +13,11 @@ import pytest
 import requests
 from cryptography import x509
 
-from tests.sandbox.ccp_api import CcpApi
-from tests.sandbox.faults import CcpFaults, Fault, RestFaults
-from tests.sandbox.https import ApiServer, TlsMaterial, make_tls_material
-from tests.sandbox.rest_api import RestApi
-from tests.sandbox.state import NetcupState
+from netcup_sandbox.ccp_api import CcpApi
+from netcup_sandbox.faults import CcpFaults, Fault, RestFaults
+from netcup_sandbox.https import ApiServer, TlsMaterial, make_tls_material
+from netcup_sandbox.rest_api import RestApi
+from netcup_sandbox.state import NetcupState
 
 CCP_PATH = "/run/webservice/servers/endpoint.php?JSON"
 ENVELOPE_KEYS = {

@@ -21,11 +21,11 @@ import dns.rdatatype
 import pytest
 import requests
 
-from tests.sandbox.dns_listener import DROPPED
-from tests.sandbox.dns_server import AuthoritativeServer
-from tests.sandbox.resolver import FakeRecursiveResolver
-from tests.sandbox.sandbox import Sandbox, ServerSpec, servers_with_lags, wait_until
-from tests.sandbox.state import NetcupState
+from netcup_sandbox.dns_listener import DROPPED
+from netcup_sandbox.dns_server import AuthoritativeServer
+from netcup_sandbox.resolver import FakeRecursiveResolver
+from netcup_sandbox.sandbox import Sandbox, ServerSpec, servers_with_lags, wait_until
+from netcup_sandbox.state import NetcupState
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -365,7 +365,7 @@ def test_launcher_prints_json_first_and_stops_on_sigterm(tmp_path: Path) -> None
     command = [
         sys.executable,
         "-m",
-        "tests.sandbox",
+        "netcup_sandbox",
         "--workdir",
         str(tmp_path / "w"),
         "--lags",

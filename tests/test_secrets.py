@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.certbot_runner import CertbotResult, CertbotRunner
+from netcup_sandbox.certbot_runner import CertbotResult, CertbotRunner
+from netcup_sandbox.faults import Fault
+from netcup_sandbox.sandbox import Sandbox, ZoneSpec, servers_with_lags
 from tests.reliability_support import (
     DISTINCT_API_KEY,
     DISTINCT_API_PASSWORD,
@@ -22,8 +24,6 @@ from tests.reliability_support import (
     SessionIds,
     distinct_state,
 )
-from tests.sandbox.faults import Fault
-from tests.sandbox.sandbox import Sandbox, ZoneSpec, servers_with_lags
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -36,17 +36,24 @@ WRONG_PASSWORD = "LeakCanary-the-wrong-password-4d1a"
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     zones = (ZoneSpec(CCP_ZONE), ZoneSpec(REST_ZONE, platform="rest"), ZoneSpec(FAILING_ZONE))
-    with Sandbox(str(tmp_path_factory.mktemp("sandbox")), servers=servers_with_lags([0, 0.5, 1.5]), zones=zones,
-                 state=distinct_state()) as box:
+    with Sandbox(
+        str(tmp_path_factory.mktemp("sandbox")),
+        servers=servers_with_lags([0, 0.5, 1.5]),
+        zones=zones,
+        state=distinct_state(),
+    ) as box:
         yield box
 
 
 def plugin_args(sandbox: Sandbox, credentials: str, bound: int = 60) -> list[str]:
     return [
         "-vvv",
-        "--dns-netcup-credentials", credentials,
-        "--dns-netcup-propagation-seconds", str(bound),
-        "--dns-netcup-nameservers", sandbox.nameservers_option,
+        "--dns-netcup-credentials",
+        credentials,
+        "--dns-netcup-propagation-seconds",
+        str(bound),
+        "--dns-netcup-nameservers",
+        sandbox.nameservers_option,
     ]
 
 
@@ -98,8 +105,11 @@ def test_no_credential_or_session_id_in_any_output_at_vvv(
         "wrong API password": WRONG_PASSWORD,
         **{f"session id #{i + 1}": sid for i, sid in enumerate(sessions.issued)},
     }
-    texts = {f"{' '.join(r.args[1:3])} #{i + 1} {stream}": getattr(r, stream)
-             for i, r in enumerate(results) for stream in ("stdout", "stderr")}
+    texts = {
+        f"{' '.join(r.args[1:3])} #{i + 1} {stream}": getattr(r, stream)
+        for i, r in enumerate(results)
+        for stream in ("stdout", "stderr")
+    }
     written = files_under(certbot.config_dir, certbot.work_dir, certbot.logs_dir)
     texts.update({str(path): text for path, text in written.items()})
     # The scan read the -vvv debug log, and it is detailed enough to have shown a secret.

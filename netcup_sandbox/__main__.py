@@ -1,4 +1,4 @@
-"""Run the netcup sandbox until interrupted: ``python -m tests.sandbox [--workdir DIR] [--lags 0,5,20] [--port53]``.
+"""Run the netcup sandbox until interrupted: ``python -m netcup_sandbox [--workdir DIR] [--lags 0,5,20] [--port53]``.
 
 The first line of stdout is one JSON object describing the sandbox (for scripts; also written
 to ``--json-file``), followed by human-readable instructions.  SIGINT/SIGTERM stop it cleanly.
@@ -29,7 +29,7 @@ def parse_lags(text: str) -> list[float]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tests.sandbox", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m netcup_sandbox", description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", help="directory for TLS files and the credentials file (default: a temp dir)")
     parser.add_argument(
         "--lags", type=parse_lags, default=[0.0, 5.0, 20.0], help="lag in seconds of each nameserver (default 0,5,20)"

@@ -21,16 +21,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from certbot_dns_netcup import dnslookup, dnsquery, nameservers, propagation
-from certbot_dns_netcup.ccp import CcpClient
-from certbot_dns_netcup.credentials import Credentials
-from certbot_dns_netcup.dnsquery import Observation
-from certbot_dns_netcup.errors import AuthenticationError, NetcupError
-from certbot_dns_netcup.nameservers import Nameserver
-from certbot_dns_netcup.planning import NETCUP_NAMESERVERS_TEXT, Planner, is_netcup_host
-from certbot_dns_netcup.records import ChallengeRecord, RecordLedger
-from certbot_dns_netcup.rest import ACME_LABEL, RestClient
-from certbot_dns_netcup.zones import CCP, ZoneResolver, candidate_zones
+from certbot_dns_netcup._internal.credentials import Credentials
+from certbot_dns_netcup._internal.dns01 import dnslookup, dnsquery, nameservers, propagation
+from certbot_dns_netcup._internal.dns01.dnsquery import Observation
+from certbot_dns_netcup._internal.dns01.nameservers import Nameserver
+from certbot_dns_netcup._internal.errors import AuthenticationError, NetcupError
+from certbot_dns_netcup._internal.netcup.ccp import CcpClient
+from certbot_dns_netcup._internal.netcup.rest import ACME_LABEL, RestClient
+from certbot_dns_netcup._internal.netcup.zones import CCP, ZoneResolver, candidate_zones
+from certbot_dns_netcup._internal.planning import NETCUP_NAMESERVERS_TEXT, Planner, is_netcup_host
+from certbot_dns_netcup._internal.records import ChallengeRecord, RecordLedger
 
 logger = logging.getLogger(__name__)
 

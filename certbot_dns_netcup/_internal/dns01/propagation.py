@@ -21,10 +21,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from certbot_dns_netcup import dnsquery
-from certbot_dns_netcup.dnslookup import normalize_name
-from certbot_dns_netcup.dnsquery import DEFAULT_QUERY_TIMEOUT, Observation, query_txt
-from certbot_dns_netcup.nameservers import Nameserver, Notify, log_notify
+from certbot_dns_netcup._internal.dns01 import dnsquery
+from certbot_dns_netcup._internal.dns01.dnslookup import normalize_name
+from certbot_dns_netcup._internal.dns01.dnsquery import DEFAULT_QUERY_TIMEOUT, Observation, query_txt
+from certbot_dns_netcup._internal.dns01.nameservers import Nameserver, Notify, log_notify
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 from urllib.parse import urlsplit
 
-from certbot_dns_netcup.errors import ConfigurationError
+from certbot_dns_netcup._internal.errors import ConfigurationError
 
 DEFAULT_CCP_URL = "https://ccp.netcup.net/run/webservice/servers/endpoint.php?JSON"
 DEFAULT_REST_URL = "https://api.netcup.com"

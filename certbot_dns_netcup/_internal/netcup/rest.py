@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Any, Optional
 from urllib.parse import quote
 
-from certbot_dns_netcup.credentials import REST_KEY_HELP
-from certbot_dns_netcup.errors import ApiError, AuthenticationError
-from certbot_dns_netcup.redaction import SECRETS
-from certbot_dns_netcup.transport import JsonHttpClient, JsonResponse
+from certbot_dns_netcup._internal.credentials import REST_KEY_HELP
+from certbot_dns_netcup._internal.errors import ApiError, AuthenticationError
+from certbot_dns_netcup._internal.netcup.transport import JsonHttpClient, JsonResponse
+from certbot_dns_netcup._internal.redaction import SECRETS
 
 logger = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from typing import IO, Optional
 
 import requests
 
-from tests.sandbox.https import make_tls_material
+from netcup_sandbox.https import make_tls_material
 
 PEBBLE_BINARY = Path("/usr/bin/pebble")
 LOOPBACK = "127.0.0.1"

@@ -29,9 +29,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from tests.sandbox.faults import CallLog, CcpFaults, FaultKind, fault_outcome, transport_fault_response
-from tests.sandbox.https import ApiRequest, ApiResponse
-from tests.sandbox.state import NetcupState, Record, Zone
+from netcup_sandbox.faults import CallLog, CcpFaults, FaultKind, fault_outcome, transport_fault_response
+from netcup_sandbox.https import ApiRequest, ApiResponse
+from netcup_sandbox.state import NetcupState, Record, Zone
 
 RECORD_TYPES = frozenset(
     {"A", "AAAA", "MX", "CNAME", "CAA", "SRV", "TXT", "TLSA", "NS", "DS", "SSHFP", "SMIMEA", "OPENPGPKEY"}

@@ -15,10 +15,10 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Optional
 
-from certbot_dns_netcup.ccp import CcpClient, CcpRecord, matching_records
-from certbot_dns_netcup.errors import NetcupError, TransportError
-from certbot_dns_netcup.rest import RestClient, scope_for
-from certbot_dns_netcup.zones import CCP, ZoneTarget
+from certbot_dns_netcup._internal.errors import NetcupError, TransportError
+from certbot_dns_netcup._internal.netcup.ccp import CcpClient, CcpRecord, matching_records
+from certbot_dns_netcup._internal.netcup.rest import RestClient, scope_for
+from certbot_dns_netcup._internal.netcup.zones import CCP, ZoneTarget
 
 logger = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 
-from certbot_dns_netcup.dnslookup import normalize_name
-from certbot_dns_netcup.nameservers import Nameserver
+from certbot_dns_netcup._internal.dns01.dnslookup import normalize_name
+from certbot_dns_netcup._internal.dns01.nameservers import Nameserver
 
 logger = logging.getLogger(__name__)
 

@@ -23,9 +23,9 @@ import time
 from typing import Any, Optional
 from urllib.parse import unquote
 
-from tests.sandbox.faults import CallLog, FaultKind, RestFaults, fault_outcome, transport_fault_response
-from tests.sandbox.https import ApiRequest, ApiResponse
-from tests.sandbox.state import NetcupState, Record, Zone
+from netcup_sandbox.faults import CallLog, FaultKind, RestFaults, fault_outcome, transport_fault_response
+from netcup_sandbox.https import ApiRequest, ApiResponse
+from netcup_sandbox.state import NetcupState, Record, Zone
 
 PER_PAGE = 50
 _VALUE_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")

@@ -27,12 +27,12 @@ from certbot import errors
 from certbot.plugins import dns_common
 
 if TYPE_CHECKING:  # pragma: no cover
-    from certbot_dns_netcup.ccp import CcpClient
-    from certbot_dns_netcup.credentials import Credentials
-    from certbot_dns_netcup.nameservers import Nameserver
-    from certbot_dns_netcup.planning import Planner
-    from certbot_dns_netcup.records import ChallengeRecord, RecordLedger
-    from certbot_dns_netcup.rest import RestClient
+    from certbot_dns_netcup._internal.credentials import Credentials
+    from certbot_dns_netcup._internal.dns01.nameservers import Nameserver
+    from certbot_dns_netcup._internal.netcup.ccp import CcpClient
+    from certbot_dns_netcup._internal.netcup.rest import RestClient
+    from certbot_dns_netcup._internal.planning import Planner
+    from certbot_dns_netcup._internal.records import ChallengeRecord, RecordLedger
 
 logger = logging.getLogger(__name__)
 
@@ -129,12 +129,12 @@ class Authenticator(dns_common.DNSAuthenticator):
     def _setup_credentials(self) -> None:
         if self._credentials is not None:
             return
-        from certbot_dns_netcup.ccp import CcpClient
-        from certbot_dns_netcup.credentials import load_credentials
-        from certbot_dns_netcup.errors import NetcupError
-        from certbot_dns_netcup.records import RecordLedger
-        from certbot_dns_netcup.redaction import SECRETS, install_log_filter
-        from certbot_dns_netcup.rest import RestClient
+        from certbot_dns_netcup._internal.credentials import load_credentials
+        from certbot_dns_netcup._internal.errors import NetcupError
+        from certbot_dns_netcup._internal.netcup.ccp import CcpClient
+        from certbot_dns_netcup._internal.netcup.rest import RestClient
+        from certbot_dns_netcup._internal.records import RecordLedger
+        from certbot_dns_netcup._internal.redaction import SECRETS, install_log_filter
 
         self._check_numbers()
         path = self.conf("credentials")
@@ -204,7 +204,7 @@ class Authenticator(dns_common.DNSAuthenticator):
     def cleanup(self, achalls: list[Any]) -> None:
         if self._ledger is None:
             return
-        from certbot_dns_netcup.errors import NetcupError
+        from certbot_dns_netcup._internal.errors import NetcupError
 
         try:
             self._ledger.remove_all()
@@ -215,20 +215,20 @@ class Authenticator(dns_common.DNSAuthenticator):
                 self._ccp.logout()
 
     def _planner(self) -> Planner:
-        from certbot_dns_netcup.planning import Planner
-        from certbot_dns_netcup.zones import ZoneResolver
+        from certbot_dns_netcup._internal.netcup.zones import ZoneResolver
+        from certbot_dns_netcup._internal.planning import Planner
 
         zones = ZoneResolver(self._ccp, self._rest, self.conf("zone-name"))
         return Planner(zones, notify, self._system_resolver)
 
     def _system_resolver(self) -> Any:
         """The recursive resolver of /etc/resolv.conf (tests replace this method)."""
-        from certbot_dns_netcup import dnslookup
+        from certbot_dns_netcup._internal.dns01 import dnslookup
 
         return dnslookup.make_system_resolver()
 
     def _wait(self, records: list[ChallengeRecord], servers: dict[str, list[Nameserver]]) -> None:
-        from certbot_dns_netcup import propagation
+        from certbot_dns_netcup._internal.dns01 import propagation
 
         bound = int(self.conf("propagation-seconds"))
         if bound == 0:
@@ -250,9 +250,9 @@ class Authenticator(dns_common.DNSAuthenticator):
 @contextmanager
 def _user_errors() -> Iterator[None]:
     """Turn the plugin's own errors into PluginError: Certbot prints those as a message, not a traceback."""
-    from certbot_dns_netcup.dnslookup import DnsLookupError
-    from certbot_dns_netcup.errors import NetcupError
-    from certbot_dns_netcup.propagation import PropagationTimeout
+    from certbot_dns_netcup._internal.dns01.dnslookup import DnsLookupError
+    from certbot_dns_netcup._internal.dns01.propagation import PropagationTimeout
+    from certbot_dns_netcup._internal.errors import NetcupError
 
     try:
         yield

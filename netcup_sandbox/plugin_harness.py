@@ -12,7 +12,7 @@ from acme import challenges, messages
 from certbot import achallenges
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from certbot_dns_netcup.authenticator import Authenticator
+from certbot_dns_netcup._internal.authenticator import Authenticator
 
 _ACCOUNT_KEY: Optional[jose.JWKRSA] = None
 
@@ -94,7 +94,9 @@ def point_plugin_at(box: Any, monkeypatch: Any) -> None:
     namespace, in-process tests with this.
     """
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", box.ca_bundle)
-    monkeypatch.setattr("certbot_dns_netcup.authenticator.Authenticator._system_resolver", sandbox_resolver_method(box))
+    monkeypatch.setattr(
+        "certbot_dns_netcup._internal.authenticator.Authenticator._system_resolver", sandbox_resolver_method(box)
+    )
 
 
 def make_authenticator(

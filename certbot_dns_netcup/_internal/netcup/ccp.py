@@ -12,10 +12,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from certbot_dns_netcup.credentials import CCP_KEYS_HELP, CcpCredentials
-from certbot_dns_netcup.errors import ApiError, AuthenticationError, ZoneNotFoundError
-from certbot_dns_netcup.redaction import SECRETS
-from certbot_dns_netcup.transport import RATE_LIMIT_WAIT, JsonHttpClient, JsonResponse, RetryLater
+from certbot_dns_netcup._internal.credentials import CCP_KEYS_HELP, CcpCredentials
+from certbot_dns_netcup._internal.errors import ApiError, AuthenticationError, ZoneNotFoundError
+from certbot_dns_netcup._internal.netcup.transport import RATE_LIMIT_WAIT, JsonHttpClient, JsonResponse, RetryLater
+from certbot_dns_netcup._internal.redaction import SECRETS
 
 logger = logging.getLogger(__name__)
 

@@ -14,12 +14,12 @@ import logging
 from collections.abc import Sequence
 from typing import Any, Callable, Optional
 
-from certbot_dns_netcup import dnslookup, nameservers
-from certbot_dns_netcup.errors import ConfigurationError, ZoneNotFoundError
-from certbot_dns_netcup.nameservers import Nameserver
-from certbot_dns_netcup.records import ChallengeRecord
-from certbot_dns_netcup.rest import scope_for
-from certbot_dns_netcup.zones import CCP, REST, ZoneResolver, ZoneTarget, normalize_name
+from certbot_dns_netcup._internal.dns01 import dnslookup, nameservers
+from certbot_dns_netcup._internal.dns01.nameservers import Nameserver
+from certbot_dns_netcup._internal.errors import ConfigurationError, ZoneNotFoundError
+from certbot_dns_netcup._internal.netcup.rest import scope_for
+from certbot_dns_netcup._internal.netcup.zones import CCP, REST, ZoneResolver, ZoneTarget, normalize_name
+from certbot_dns_netcup._internal.records import ChallengeRecord
 
 logger = logging.getLogger(__name__)
 

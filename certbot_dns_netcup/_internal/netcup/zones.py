@@ -17,10 +17,10 @@ import logging
 from dataclasses import dataclass
 from typing import Optional
 
-from certbot_dns_netcup.ccp import CcpClient
-from certbot_dns_netcup.credentials import CCP_KEYS_HELP, REST_KEY_HELP
-from certbot_dns_netcup.errors import ConfigurationError, ZoneNotFoundError
-from certbot_dns_netcup.rest import RestClient, RestDomain
+from certbot_dns_netcup._internal.credentials import CCP_KEYS_HELP, REST_KEY_HELP
+from certbot_dns_netcup._internal.errors import ConfigurationError, ZoneNotFoundError
+from certbot_dns_netcup._internal.netcup.ccp import CcpClient
+from certbot_dns_netcup._internal.netcup.rest import RestClient, RestDomain
 
 logger = logging.getLogger(__name__)
 

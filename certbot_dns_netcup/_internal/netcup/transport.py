@@ -20,8 +20,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
+from certbot_dns_netcup._internal.errors import TransportError
 from certbot_dns_netcup._version import __version__
-from certbot_dns_netcup.errors import TransportError
 
 logger = logging.getLogger(__name__)
 

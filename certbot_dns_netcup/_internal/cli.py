@@ -23,9 +23,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any, Callable, Optional, TextIO
 
-from certbot_dns_netcup import dnslookup, nameservers
-from certbot_dns_netcup._version import __version__
-from certbot_dns_netcup.check import (
+from certbot_dns_netcup._internal.check import (
     DEFAULT_PROBE_BOUND,
     NETCUP_SLOWEST_RELOAD,
     Checker,
@@ -33,10 +31,12 @@ from certbot_dns_netcup.check import (
     Report,
     endpoint,
 )
-from certbot_dns_netcup.credentials import load_credentials
-from certbot_dns_netcup.errors import NetcupError
-from certbot_dns_netcup.redaction import SECRETS, install_log_filter
-from certbot_dns_netcup.zones import normalize_name
+from certbot_dns_netcup._internal.credentials import load_credentials
+from certbot_dns_netcup._internal.dns01 import dnslookup, nameservers
+from certbot_dns_netcup._internal.errors import NetcupError
+from certbot_dns_netcup._internal.netcup.zones import normalize_name
+from certbot_dns_netcup._internal.redaction import SECRETS, install_log_filter
+from certbot_dns_netcup._version import __version__
 
 PROG = "certbot-dns-netcup"
 EXIT_OK = 0

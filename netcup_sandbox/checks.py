@@ -6,9 +6,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Optional
 
-from tests.sandbox.dns_listener import QueryLog
-from tests.sandbox.dns_server import AuthoritativeServer
-from tests.sandbox.state import NetcupState
+from netcup_sandbox.dns_listener import QueryLog
+from netcup_sandbox.dns_server import AuthoritativeServer
+from netcup_sandbox.state import NetcupState
 
 
 def challenge_owner(domain: str) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Optional, Union
 
-from tests.sandbox.https import ApiRequest, ApiResponse
+from netcup_sandbox.https import ApiRequest, ApiResponse
 
 
 class FaultKind(str, Enum):
