@@ -31,8 +31,8 @@ READ_TIMEOUT = 30.0
 ATTEMPTS = 3
 BACKOFF = 1.0  # seconds before the 2nd attempt, doubled each time
 RETRYABLE_STATUS = {502, 503, 504}
-# netcup's CCP rate limit is per minute: waiting a little over a minute clears it.
-RATE_LIMIT_WAIT = 61.0
+# netcup's CCP rate limit counts requests per minute: a minute of quiet clears it.
+RATE_LIMIT_WAIT = 60.0
 RATE_LIMIT_BUDGET = 180.0  # seconds of rate-limit waiting per API per run
 
 
