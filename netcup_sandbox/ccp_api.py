@@ -53,7 +53,7 @@ class _Msg:
     UPDATE_OK = ("DNS records successful updated", "The given DNS records for this zone were updated.")
     VALIDATION = "Validation Error."
     JSON_DECODE = "Api key missing. JSON decode failed while validating request."
-    BAD_LOGIN = "The login failed. Customer number, api key or api password are not valid."
+    LOCKOUT = "Too many error messages, please check your commands."
     BAD_ACCOUNT = "Customer number or api key do not match the api session."
     RATE_LIMIT = (
         "More than {limit} requests per minute. Please wait and retry later. Please contact our customer "
@@ -120,6 +120,7 @@ class CcpApi:
         self._lock = threading.Lock()
         self._sessions: dict[str, _Session] = {}
         self._recent: deque[float] = deque()  # times of requests let through, for the rate limit
+        self._failed_logins = 0
 
     # ----- test controls ------------------------------------------------------------------------
     def expire_all_sessions(self) -> None:
@@ -194,8 +195,14 @@ class CcpApi:
     def _login(self, param: dict[str, Any]) -> Result:
         given = (str(param.get("customernumber", "")), param.get("apikey"), param.get("apipassword"))
         state = self.state
+        lockout_after = self.faults.lockout_after_failed_logins
+        if lockout_after and self._failed_logins >= lockout_after:
+            raise _validation(_Msg.LOCKOUT)
         if given != (str(state.customer_number), state.api_key, state.api_password):
-            raise _validation(_Msg.BAD_LOGIN)
+            self._failed_logins += 1
+            # What the real API answers to a wrong customer number, API key or API password: its rate-limit
+            # text, indistinguishable from a real rate limit.
+            raise _validation(_Msg.RATE_LIMIT.format(limit=self.faults.rate_limit_per_minute))
         session_id = "".join(random.choices(_ALNUM, k=50))
         with self._lock:
             self._sessions[session_id] = _Session(last_used=time.monotonic())

@@ -130,6 +130,9 @@ class FaultScript:
 class CcpFaults:
     session_ttl: float = 900.0  # seconds a session survives without use
     rate_limit_per_minute: int = 180  # successful requests allowed in any sliding 60 s window
+    # netcup locks API access after repeated failed requests (how many is not known): after this many
+    # failed logins every login, right or wrong, is answered with the lockout text.  0: never.
+    lockout_after_failed_logins: int = 0
     script: FaultScript = field(default_factory=FaultScript)
 
 

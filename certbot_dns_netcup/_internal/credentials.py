@@ -15,22 +15,13 @@ from typing import Optional
 from urllib.parse import urlsplit
 
 from certbot_dns_netcup._internal.errors import ConfigurationError
+from certbot_dns_netcup._internal.messages import CCP_KEYS_HELP, REST_KEY_HELP
 
 DEFAULT_CCP_URL = "https://ccp.netcup.net/run/webservice/servers/endpoint.php?JSON"
 DEFAULT_REST_URL = "https://api.netcup.com"
 
 # netcup issues CCP API keys with 50 characters and REST API keys with 64.
 REST_KEY_LENGTH = 64
-
-CCP_KEYS_HELP = (
-    "CCP API credentials are your customer number (dns_netcup_customer_id) and an API key and API "
-    "password (dns_netcup_api_key, dns_netcup_api_password), created in netcup's Customer Control Panel "
-    "under Master Data -> API."
-)
-REST_KEY_HELP = (
-    "A REST API key (dns_netcup_api_v1_key) is created in netcup's Customer Control Panel under "
-    "Master Data -> API (REST API)."
-)
 
 _OLD_PREFIX = "certbot_dns_netcup:"
 

@@ -12,7 +12,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from certbot_dns_netcup._internal.credentials import CCP_KEYS_HELP, CcpCredentials
+from certbot_dns_netcup._internal import messages
+from certbot_dns_netcup._internal.credentials import CcpCredentials
 from certbot_dns_netcup._internal.errors import ApiError, AuthenticationError, ZoneNotFoundError
 from certbot_dns_netcup._internal.netcup.transport import RATE_LIMIT_WAIT, JsonHttpClient, JsonResponse, RetryLater
 from certbot_dns_netcup._internal.redaction import SECRETS
@@ -51,6 +52,9 @@ class CcpClient:
         self.login_retries = max(0, login_retries)
         self.http = http or JsonHttpClient(API_NAME)
         self._session_id: Optional[str] = None
+        # netcup answers a wrong customer number, API key or API password with its rate-limit text, so that
+        # text at a login is only a real rate limit once these credentials have been accepted in this run.
+        self._credentials_accepted = False
         SECRETS.add(credentials.api_key)
         SECRETS.add(credentials.api_password)
 
@@ -74,6 +78,7 @@ class CcpClient:
             )
         SECRETS.add(session_id)
         self._session_id = session_id
+        self._credentials_accepted = True
         logger.debug("CCP API: logged in")
 
     def logout(self) -> None:
@@ -151,8 +156,16 @@ class CcpClient:
                     apisessionid=self._session_id,
                 )
             body = {"action": action, "param": param}
+            # Before netcup has accepted these credentials once, a "rate limit" at login means wrong
+            # credentials far more often than a real limit: judge it at once (in _outcome) instead of
+            # waiting a minute and sending the same wrong password again, which risks netcup's lockout.
+            waits_out_rate_limit = action != "login" or self._credentials_accepted
             response = self.http.request(
-                "POST", self.endpoint, operation=_operation(action, params), json_body=body, check=_check_rate_limit
+                "POST",
+                self.endpoint,
+                operation=_operation(action, params),
+                json_body=body,
+                check=_check_rate_limit if waits_out_rate_limit else None,
             )
             try:
                 return self._outcome(action, params, response)
@@ -183,11 +196,11 @@ class CcpClient:
         details = f"netcup answered {code}: {netcup_says}" if netcup_says else f"netcup answered {code}"
         kwargs = {"api": API_NAME, "operation": operation, "code": str(code), "netcup_message": netcup_says}
         if action == "login":
-            raise AuthenticationError(
-                f"netcup's CCP API rejected the login ({details}). Check dns_netcup_customer_id, "
-                f"dns_netcup_api_key and dns_netcup_api_password in your credentials file. {CCP_KEYS_HELP}",
-                **kwargs,
-            )
+            if _is_lockout_text(netcup_says):
+                raise AuthenticationError(messages.ccp_login_locked_out(details), **kwargs)
+            if _is_rate_limit_text(netcup_says):
+                raise AuthenticationError(messages.ccp_login_refused_as_rate_limit(details), **kwargs)
+            raise AuthenticationError(messages.ccp_login_rejected(details), **kwargs)
         if code == SESSION_GONE:
             raise ApiError(
                 f"netcup's CCP API kept ending our session during {operation} ({details}), even after logging in "
@@ -246,9 +259,20 @@ def _records(data: Any) -> list[CcpRecord]:
 def _check_rate_limit(response: JsonResponse) -> None:
     body = response.body
     if isinstance(body, dict) and _int(body.get("statuscode")) == VALIDATION_ERROR:
-        text = f"{body.get('shortmessage', '')} {body.get('longmessage', '')}".lower()
-        if "requests per minute" in text or "rate limit" in text:
+        if _is_rate_limit_text(f"{body.get('shortmessage', '')} {body.get('longmessage', '')}"):
             raise RetryLater(RATE_LIMIT_WAIT, "more than 180 requests per minute")
+
+
+def _is_rate_limit_text(text: str) -> bool:
+    # 4013 "More than 180 requests per minute. Please wait and retry later..."
+    text = text.lower()
+    return "requests per minute" in text or "rate limit" in text
+
+
+def _is_lockout_text(text: str) -> bool:
+    # 4013 "Too many error messages, please check your commands.": netcup's lockout after repeated bad
+    # requests, which blocks the customer's own CCP web login too.
+    return "too many error messages" in text.lower()
 
 
 def _is_not_a_zone(error: ApiError) -> bool:

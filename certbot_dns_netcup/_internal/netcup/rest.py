@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Optional
 from urllib.parse import quote
 
-from certbot_dns_netcup._internal.credentials import REST_KEY_HELP
 from certbot_dns_netcup._internal.errors import ApiError, AuthenticationError
+from certbot_dns_netcup._internal.messages import REST_KEY_HELP
 from certbot_dns_netcup._internal.netcup.transport import JsonHttpClient, JsonResponse
 from certbot_dns_netcup._internal.redaction import SECRETS
 

@@ -17,8 +17,8 @@ import logging
 from dataclasses import dataclass
 from typing import Optional
 
-from certbot_dns_netcup._internal.credentials import CCP_KEYS_HELP, REST_KEY_HELP
 from certbot_dns_netcup._internal.errors import ConfigurationError, ZoneNotFoundError
+from certbot_dns_netcup._internal.messages import CCP_KEYS_HELP, REST_KEY_HELP
 from certbot_dns_netcup._internal.netcup.ccp import CcpClient
 from certbot_dns_netcup._internal.netcup.rest import RestClient, RestDomain
 
