@@ -1,14 +1,17 @@
 """HTTP for both netcup APIs: one session per API, timeouts, bounded retries.
 
 What is retried, and why:
-- connection errors and timeouts: netcup's gateways drop connections now and
-  then.  Retrying a write is safe here: CCP additions are matched back by
-  hostname and value (never duplicated in our bookkeeping), REST creation
-  answers 200 when the challenge exists already, deletions are idempotent.
-- HTTP 502/503/504 and non-JSON bodies from a gateway.
-- rate limits (HTTP 429, or the CCP API's 4013 "More than 180 requests per
-  minute", which the CCP client detects and hands back through ``RetryLater``):
-  waited out, within a budget for the whole run.
+- connection errors, timeouts and HTTP 502/503/504: netcup's gateways drop
+  connections now and then.  urllib3's ``Retry`` does this, on every method:
+  retrying a write is safe here, because the record ledger notes every record
+  as "maybe created" before the request and removes every copy it finds at
+  cleanup, REST creation answers 200 when the challenge exists already, and
+  deletions are idempotent.
+- non-JSON bodies (a proxy's error page with HTTP 200): only we can tell.
+- rate limits (HTTP 429, or the CCP API's in-body 4013 "More than 180 requests
+  per minute", which the CCP client detects and hands back through
+  ``RetryLater``): waited out within a budget per API for the whole run, which
+  urllib3 cannot express, so this stays ours too.
 Everything else is the API's answer and goes back to the caller.
 """
 
@@ -30,17 +33,17 @@ CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 30.0
 ATTEMPTS = 3
 BACKOFF = 1.0  # seconds before the 2nd attempt, doubled each time
-RETRYABLE_STATUS = {502, 503, 504}
+RETRYABLE_STATUS = frozenset({502, 503, 504})
 # netcup's CCP rate limit counts requests per minute: a minute of quiet clears it.
 RATE_LIMIT_WAIT = 60.0
 RATE_LIMIT_BUDGET = 180.0  # seconds of rate-limit waiting per API per run
+MAX_RATE_LIMIT_WAIT = 2 * RATE_LIMIT_WAIT  # a longer Retry-After is capped: the budget decides
 
 
 @dataclass
 class JsonResponse:
     status: int
     body: Any  # parsed JSON, or None for an empty body (HTTP 204)
-    headers: dict[str, str]
 
 
 class RetryLater(Exception):
@@ -66,10 +69,14 @@ class JsonHttpClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         import requests  # imported on first use: Certbot loads every plugin at start-up
+        import requests.adapters
 
         self.api_name = api_name
         self.session = requests.Session()
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        adapter = requests.adapters.HTTPAdapter(max_retries=_retry_policy(attempts, backoff, sleep))
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
         self.attempts = attempts
         self.backoff = backoff
         self.timeout = timeout
@@ -93,55 +100,49 @@ class JsonHttpClient:
         """
         import requests
 
-        failure = ""
-        attempt = 0
+        malformed = 0  # answers that were not JSON: only we can tell, so only we retry them
         while True:
-            attempt += 1
             try:
                 raw = self.session.request(
                     method, url, json=json_body, headers=headers, timeout=self.timeout, allow_redirects=False
                 )
             except requests.exceptions.RequestException as error:
-                failure = _describe_exception(error)
-                logger.debug("%s %s: attempt %d failed: %s", self.api_name, operation, attempt, failure)
-            else:
-                retry_after = _retry_after(raw)
-                if raw.status_code == 429:
-                    self._wait_for_rate_limit(operation, retry_after or RATE_LIMIT_WAIT, "HTTP 429 Too Many Requests")
-                    attempt -= 1
+                raise self._gave_up(operation, url, _describe_exception(error)) from None
+            if raw.status_code == 429:
+                self._wait_for_rate_limit(operation, _retry_after(raw) or RATE_LIMIT_WAIT, "HTTP 429 Too Many Requests")
+                continue
+            if raw.status_code in RETRYABLE_STATUS:  # urllib3's Retry gave up and handed back the last answer
+                raise self._gave_up(operation, url, f"HTTP {raw.status_code} {raw.reason or ''}".strip())
+            parsed = _parse(raw)
+            if parsed is None:
+                malformed += 1
+                snippet = " ".join(raw.text[:120].split())
+                failure = f"HTTP {raw.status_code} with a body that is not JSON ({snippet!r})"
+                logger.debug("%s %s: attempt %d: %s", self.api_name, operation, malformed, failure)
+                if malformed >= self.attempts:
+                    raise self._gave_up(operation, url, failure)
+                self.sleep(self.backoff * 2 ** (malformed - 1))
+                continue
+            response = JsonResponse(raw.status_code, parsed[0])
+            logger.debug("%s %s: HTTP %d", self.api_name, operation, raw.status_code)
+            if check is not None:
+                try:
+                    check(response)
+                except RetryLater as later:
+                    self._wait_for_rate_limit(operation, later.delay, later.reason)
                     continue
-                if raw.status_code in RETRYABLE_STATUS:
-                    failure = f"HTTP {raw.status_code} {raw.reason or ''}".strip()
-                    logger.debug("%s %s: attempt %d: %s", self.api_name, operation, attempt, failure)
-                else:
-                    parsed = _parse(raw)
-                    if parsed is None:
-                        snippet = " ".join(raw.text[:120].split())
-                        failure = f"HTTP {raw.status_code} with a body that is not JSON ({snippet!r})"
-                        logger.debug("%s %s: attempt %d: %s", self.api_name, operation, attempt, failure)
-                    else:
-                        response = JsonResponse(raw.status_code, parsed[0], dict(raw.headers))
-                        logger.debug("%s %s: HTTP %d", self.api_name, operation, raw.status_code)
-                        if check is None:
-                            return response
-                        try:
-                            check(response)
-                            return response
-                        except RetryLater as later:
-                            self._wait_for_rate_limit(operation, later.delay, later.reason)
-                            attempt -= 1
-                            continue
-            if attempt >= self.attempts:
-                raise TransportError(
-                    f"netcup's {self.api_name} did not answer {operation} properly after {attempt} attempts: "
-                    f"{failure}. This is usually a passing problem at netcup or on the network: retry in a few "
-                    f"minutes; if it persists, check that this host can reach {_host(url)} over HTTPS (proxy, "
-                    "firewall) and netcup's status page."
-                )
-            self.sleep(self.backoff * 2 ** (attempt - 1))
+            return response
+
+    def _gave_up(self, operation: str, url: str, failure: str) -> TransportError:
+        return TransportError(
+            f"netcup's {self.api_name} did not answer {operation} properly after {self.attempts} attempts: "
+            f"{failure}. This is usually a passing problem at netcup or on the network: retry in a few "
+            f"minutes; if it persists, check that this host can reach {_host(url)} over HTTPS (proxy, "
+            "firewall) and netcup's status page."
+        )
 
     def _wait_for_rate_limit(self, operation: str, delay: float, reason: str) -> None:
-        delay = max(1.0, min(delay, RATE_LIMIT_WAIT * 2))
+        delay = max(1.0, min(delay, MAX_RATE_LIMIT_WAIT))
         if delay > self.rate_limit_budget:
             raise TransportError(
                 f"netcup's {self.api_name} keeps refusing requests because of its rate limit ({reason}) during "
@@ -182,8 +183,43 @@ def _retry_after(raw: Any) -> Optional[float]:
         return None
 
 
+def _retry_policy(attempts: int, backoff: float, sleep: Callable[[float], None]) -> Any:
+    """urllib3's Retry for connection errors, timeouts and gateway errors, on our schedule and our sleep."""
+    from urllib3.util.retry import Retry
+
+    class NetcupRetry(Retry):
+        # urllib3 copies the policy for every attempt through type(self): the subclass, and with it the
+        # schedule and the sleep below, carries over.
+        def get_backoff_time(self) -> float:
+            failures = len(self.history)  # 1 s before the second attempt, 2 s before the third
+            return backoff * 2 ** (failures - 1) if failures else 0.0
+
+        def sleep(self, response: Any = None) -> None:
+            delay = self.get_backoff_time()
+            if delay > 0:
+                sleep(delay)
+
+    options: dict[str, Any] = {
+        "total": attempts - 1,
+        "redirect": False,  # netcup's APIs do not redirect; a redirect is answered as it is
+        "status_forcelist": RETRYABLE_STATUS,
+        "raise_on_status": False,  # the last 502/503/504 comes back to request(), which words the error
+        "respect_retry_after_header": False,  # rate limits are request()'s, within the run's budget
+    }
+    try:
+        return NetcupRetry(allowed_methods=None, **options)  # every method, writes included (see above)
+    except TypeError:  # urllib3 before 1.26 names it method_whitelist
+        options["method_whitelist"] = None
+        return NetcupRetry(**options)
+
+
 def _describe_exception(error: Exception) -> str:
     import requests
+    from urllib3.exceptions import MaxRetryError, ReadTimeoutError
+
+    reason = error.args[0].reason if error.args and isinstance(error.args[0], MaxRetryError) else None
+    if isinstance(reason, ReadTimeoutError):  # requests reports a read timeout after retries as ConnectionError
+        return "no answer within the time limit"
 
     if isinstance(error, requests.exceptions.SSLError):
         return "the TLS handshake failed (certificate not trusted or wrong host name)"
