@@ -30,6 +30,38 @@ ZONE_NOT_FOUND = 5031
 
 
 @dataclass(frozen=True)
+class CcpAnswer:
+    """The envelope of every CCP API answer (HTTP 200 whatever the outcome)."""
+
+    status: str  # "success", "error", "warning", "started", "pending"
+    statuscode: int  # 2000 on success; -1 when netcup sent none that reads as a number
+    shortmessage: str
+    longmessage: str
+    responsedata: Any  # an object on success, "" on error
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "success" or self.statuscode == SUCCESS
+
+    @property
+    def netcup_says(self) -> str:
+        return f"{self.shortmessage} {self.longmessage}".strip()
+
+    @classmethod
+    def parse(cls, body: Any) -> Optional[CcpAnswer]:
+        """The envelope of a parsed JSON body, or None when the body is not a CCP API answer."""
+        if not isinstance(body, dict) or "statuscode" not in body:
+            return None
+        return cls(
+            status=str(body.get("status") or ""),
+            statuscode=_int(body.get("statuscode")),
+            shortmessage=str(body.get("shortmessage") or ""),
+            longmessage=str(body.get("longmessage") or ""),
+            responsedata=body.get("responsedata"),
+        )
+
+
+@dataclass(frozen=True)
 class CcpRecord:
     id: str
     hostname: str  # relative to the zone, "@" for the apex
@@ -178,21 +210,19 @@ class CcpClient:
                 raise
 
     def _outcome(self, action: str, params: dict[str, Any], response: JsonResponse) -> Any:
-        body = response.body
+        answer = CcpAnswer.parse(response.body)
         operation = _operation(action, params)
-        if not isinstance(body, dict) or "statuscode" not in body:
+        if answer is None:
             raise ApiError(
                 f"netcup's CCP API answered {operation} with something that is not a CCP API response "
                 f"(HTTP {response.status}). Check dns_netcup_api_url in your credentials file, or retry later.",
                 api=API_NAME,
                 operation=operation,
             )
-        code = _int(body.get("statuscode"))
-        if body.get("status") == "success" or code == SUCCESS:
-            return body.get("responsedata")
-        short = SECRETS.scrub(str(body.get("shortmessage") or ""))
-        long = SECRETS.scrub(str(body.get("longmessage") or ""))
-        netcup_says = f"{short} {long}".strip()
+        code = answer.statuscode
+        if answer.succeeded:
+            return answer.responsedata
+        netcup_says = SECRETS.scrub(answer.netcup_says)
         details = f"netcup answered {code}: {netcup_says}" if netcup_says else f"netcup answered {code}"
         kwargs = {"api": API_NAME, "operation": operation, "code": str(code), "netcup_message": netcup_says}
         if action == "login":
@@ -257,9 +287,9 @@ def _records(data: Any) -> list[CcpRecord]:
 
 
 def _check_rate_limit(response: JsonResponse) -> None:
-    body = response.body
-    if isinstance(body, dict) and _int(body.get("statuscode")) == VALIDATION_ERROR:
-        if _is_rate_limit_text(f"{body.get('shortmessage', '')} {body.get('longmessage', '')}"):
+    answer = CcpAnswer.parse(response.body)
+    if answer is not None and answer.statuscode == VALIDATION_ERROR:
+        if _is_rate_limit_text(answer.netcup_says):
             raise RetryLater(RATE_LIMIT_WAIT, "more than 180 requests per minute")
 
 

@@ -25,6 +25,53 @@ ACME_LABEL = "_acme-challenge"
 
 
 @dataclass(frozen=True)
+class RestProblem:
+    code: str  # e.g. "authenticationError", "resourceDoesNotExist", "validationError"
+    message: str
+
+
+@dataclass(frozen=True)
+class RestAnswer:
+    """An answer of the REST API: ``{"success", "errors": [{"code", "message"}], "result"}`` and its status."""
+
+    status: int
+    success: Optional[bool]  # None when the body does not say
+    problems: tuple[RestProblem, ...]
+    result: list[dict[str, Any]]  # a single object comes as a list of one
+
+    @property
+    def failed(self) -> bool:
+        return self.status >= 400 or self.success is False
+
+    @property
+    def code(self) -> Optional[str]:
+        return next((p.code for p in self.problems if p.code), None)
+
+    @property
+    def message(self) -> str:
+        return "; ".join(p.message for p in self.problems if p.message)
+
+    @classmethod
+    def parse(cls, response: JsonResponse) -> RestAnswer:
+        body = response.body if isinstance(response.body, dict) else {}
+        errors = body.get("errors")
+        problems = tuple(
+            RestProblem(str(e.get("code") or ""), str(e.get("message") or ""))
+            for e in (errors if isinstance(errors, list) else [])
+            if isinstance(e, dict)
+        )
+        result = body.get("result")
+        items = [result] if isinstance(result, dict) else result if isinstance(result, list) else []
+        success = body.get("success")
+        return cls(
+            response.status,
+            success if isinstance(success, bool) else None,
+            problems,
+            [item for item in items if isinstance(item, dict)],
+        )
+
+
+@dataclass(frozen=True)
 class RestDomain:
     id: int
     fqdn: str
@@ -40,47 +87,46 @@ class RestClient:
 
     def find_domain(self, fqdn: str) -> Optional[RestDomain]:
         """The account's domain named exactly ``fqdn``, or None when it is not one."""
-        response = self._request("GET", f"/v1/domain?fqdn={quote(fqdn)}", f"domain lookup for {fqdn}")
-        if _error_code(response) in ("resourceDoesNotExist", "validationError") or response.status == 404:
+        answer = self._request("GET", f"/v1/domain?fqdn={quote(fqdn)}", f"domain lookup for {fqdn}")
+        if answer.code in ("resourceDoesNotExist", "validationError") or answer.status == 404:
             return None
-        self._raise_for_error(response, f"domain lookup for {fqdn}")
-        for item in _result_list(response):
+        self._raise_for_error(answer, f"domain lookup for {fqdn}")
+        for item in answer.result:
             if str(item.get("fqdn", "")).lower().rstrip(".") == fqdn.lower() and "id" in item:
                 return RestDomain(int(item["id"]), fqdn.lower(), bool(item.get("isDnsManaged", True)))
         return None
 
     def add_challenge(self, domain_id: int, scope: str, value: str) -> None:
         operation = f"creating the ACME challenge {scope!r} in domain {domain_id}"
-        response = self._request(
+        answer = self._request(
             "POST", f"/v1/domain/{domain_id}/acme/challenge", operation, json_body={"scope": scope, "value": value}
         )
-        self._raise_for_error(response, operation)
+        self._raise_for_error(answer, operation)
 
     def remove_challenge(self, domain_id: int, scope: str, value: str) -> bool:
         """Delete a challenge; False when it was already gone (which counts as removed)."""
         operation = f"removing the ACME challenge {scope!r} in domain {domain_id}"
-        response = self._request("DELETE", _challenge_path(domain_id, scope, value), operation)
-        if response.status == 404 or _error_code(response) == "resourceDoesNotExist":
+        answer = self._request("DELETE", _challenge_path(domain_id, scope, value), operation)
+        if answer.status == 404 or answer.code == "resourceDoesNotExist":
             return False
-        self._raise_for_error(response, operation)
+        self._raise_for_error(answer, operation)
         return True
 
     # ----- protocol ----------------------------------------------------------
-    def _request(self, method: str, path: str, operation: str, json_body: Any = None) -> JsonResponse:
-        return self.http.request(
+    def _request(self, method: str, path: str, operation: str, json_body: Any = None) -> RestAnswer:
+        response = self.http.request(
             method, self.base_url + path, operation=operation, json_body=json_body, headers=self._headers
         )
+        return RestAnswer.parse(response)
 
-    def _raise_for_error(self, response: JsonResponse, operation: str) -> None:
-        body = response.body
-        failed = response.status >= 400 or (isinstance(body, dict) and body.get("success") is False)
-        if not failed:
+    def _raise_for_error(self, answer: RestAnswer, operation: str) -> None:
+        if not answer.failed:
             return
-        code = _error_code(response) or f"HTTP {response.status}"
-        message = SECRETS.scrub(_error_message(response))
-        details = f"netcup answered HTTP {response.status} {code}" + (f": {message}" if message else "")
+        code = answer.code or f"HTTP {answer.status}"
+        message = SECRETS.scrub(answer.message)
+        details = f"netcup answered HTTP {answer.status} {code}" + (f": {message}" if message else "")
         kwargs = {"api": API_NAME, "operation": operation, "code": code, "netcup_message": message}
-        if code == "authenticationError" or response.status in (401, 403):
+        if code == "authenticationError" or answer.status in (401, 403):
             raise AuthenticationError(
                 f"netcup's REST API rejected the API key ({details}). Check dns_netcup_api_v1_key in your "
                 f"credentials file: it must be a REST API key (64 characters), not a CCP API key. {REST_KEY_HELP}",
@@ -105,29 +151,3 @@ def scope_for(name: str, zone: str) -> str:
 
 def _challenge_path(domain_id: int, scope: str, value: str) -> str:
     return f"/v1/domain/{domain_id}/acme/challenge/{quote(scope, safe='@')}/{quote(value, safe='')}"
-
-
-def _result_list(response: JsonResponse) -> list[dict[str, Any]]:
-    body = response.body
-    result = body.get("result") if isinstance(body, dict) else None
-    if isinstance(result, dict):
-        result = [result]
-    return [item for item in result or [] if isinstance(item, dict)]
-
-
-def _error_code(response: JsonResponse) -> Optional[str]:
-    body = response.body
-    errors = body.get("errors") if isinstance(body, dict) else None
-    if isinstance(errors, list):
-        for error in errors:
-            if isinstance(error, dict) and error.get("code"):
-                return str(error["code"])
-    return None
-
-
-def _error_message(response: JsonResponse) -> str:
-    body = response.body
-    errors = body.get("errors") if isinstance(body, dict) else None
-    if isinstance(errors, list):
-        return "; ".join(str(e.get("message", "")) for e in errors if isinstance(e, dict) and e.get("message"))
-    return ""
