@@ -34,6 +34,7 @@ _Self = TypeVar("_Self", bound="ListeningServer")
 _logger = logging.getLogger(__name__)
 
 DROPPED = "DROPPED"  # rcode text logged for a query the handler chose not to answer
+TCP_REFUSED = "TCP REFUSED"  # rcode text logged for a TCP connection closed unread (qname and qtype empty)
 _POLL_SECONDS = 0.05  # how long a loop waits before checking for stop(): bounds stop()'s latency
 _TCP_IDLE_SECONDS = 10.0
 
@@ -45,6 +46,8 @@ class QueryLogEntry(NamedTuple):
     transport: str  # "udp" or "tcp"
     rcode: str  # e.g. "NOERROR", "NXDOMAIN", or DROPPED
     txt_values: tuple[str, ...]  # every TXT value in the answer section, chunks joined
+    # The UDP payload size the query's EDNS OPT record advertised; None when it carried no OPT record.
+    edns_payload: Optional[int] = None
 
 
 class QueryLog:
@@ -121,8 +124,16 @@ def bind_udp_and_tcp(host: str, port: int) -> tuple[socket.socket, socket.socket
 class DnsListener:
     """Serves ``handler`` over UDP and TCP on one address and port, each query in a worker thread."""
 
-    def __init__(self, handler: Handler, host: str, port: int = 0, log: Optional[QueryLog] = None) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        host: str,
+        port: int = 0,
+        log: Optional[QueryLog] = None,
+        accepts_tcp: Callable[[], bool] = lambda: True,
+    ) -> None:
         self._handler = handler
+        self._accepts_tcp = accepts_tcp  # asked per connection: a server's mode may change at run time
         self.log = log if log is not None else QueryLog()
         self._udp, self._tcp = bind_udp_and_tcp(host, port)
         self.address: str = host
@@ -194,6 +205,12 @@ class DnsListener:
                 try:
                     connection, _peer = self._tcp.accept()
                 except OSError:
+                    continue
+                if not self._accepts_tcp():
+                    # Reset at once, unread, like a firewall rejecting port 53/tcp: the client sees an error.
+                    connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    _close_quietly(connection)
+                    self.log.add(QueryLogEntry(time.monotonic(), "", "", "tcp", TCP_REFUSED, ()))
                     continue
                 with self._connections_lock:
                     self._connections.add(connection)
@@ -271,10 +288,11 @@ def _log_entry(query: dns.message.Message, transport: str, response: Optional[dn
         qtype = dns.rdatatype.to_text(question.rdtype)
     else:
         qname, qtype = "", ""
+    payload = int(query.payload) if query.edns >= 0 else None
     if response is None:
-        return QueryLogEntry(time.monotonic(), qname, qtype, transport, DROPPED, ())
+        return QueryLogEntry(time.monotonic(), qname, qtype, transport, DROPPED, (), payload)
     rcode = dns.rcode.to_text(response.rcode())
-    return QueryLogEntry(time.monotonic(), qname, qtype, transport, rcode, txt_strings(response.answer))
+    return QueryLogEntry(time.monotonic(), qname, qtype, transport, rcode, txt_strings(response.answer), payload)
 
 
 def _close_quietly(sock: socket.socket) -> None:
@@ -288,10 +306,14 @@ class ListeningServer:
     """What the sandbox's DNS servers share: a ``DnsListener`` answering through ``_handle``."""
 
     def __init__(self, host: str, port: int) -> None:
-        self._listener = DnsListener(self._handle, host, port)
+        self._listener = DnsListener(self._handle, host, port, accepts_tcp=self._accepts_tcp)
 
     def _handle(self, query: dns.message.Message, transport: str) -> Optional[dns.message.Message]:
         raise NotImplementedError
+
+    def _accepts_tcp(self) -> bool:
+        """Whether to serve a new TCP connection; False resets it unread."""
+        return True
 
     @property
     def address(self) -> str:

@@ -7,6 +7,7 @@ be switched into a failure ``mode`` at run time.
 
 from __future__ import annotations
 
+import time
 from typing import Optional
 
 import dns.flags
@@ -14,12 +15,27 @@ import dns.message
 import dns.name
 import dns.rcode
 import dns.rdatatype
+import dns.rrset
 
 from .dns_listener import ListeningServer, rejected
-from .state import NetcupState
-from .zone_data import Answer, absolute, cname_target, lookup, zone_names
+from .state import NetcupState, Zone
+from .zone_data import NEGATIVE_TTL, Answer, absolute, cname_target, lookup, ns_rrset, zone_names
 
-MODES = ("normal", "servfail", "refused", "silent", "truncate")
+MODES = (
+    "normal",
+    "servfail",
+    "refused",
+    "silent",
+    "truncate",
+    "noaa",
+    "referral",
+    "othersoa",
+    "notauth",
+    "flap",
+    "notcp",
+)
+DEFAULT_FLAP_AFTER = 0.3
+DEFAULT_FLAP_FOR = 3.0
 MAX_CNAME_HOPS = 8
 
 
@@ -33,7 +49,18 @@ class AuthoritativeServer(ListeningServer):
       records, normal once it has caught up (a server that is reloading);
     - ``refused``: REFUSED for everything (a lame server);
     - ``silent``: read queries and never answer, over UDP or TCP;
-    - ``truncate``: over UDP always TC=1 without records, full answers over TCP.
+    - ``truncate``: over UDP always TC=1 without records, full answers over TCP;
+    - ``noaa``: normal answers without the AA flag (a server answering from a cache or a stale copy);
+    - ``referral``: NOERROR without AA, no answer, the zone's NS set in the authority section
+      (a parent zone's server that was named in the NS set by mistake);
+    - ``othersoa``: AA and NXDOMAIN with the SOA of the zone's parent (a server that serves the
+      parent zone but not this one);
+    - ``notauth``: NOTAUTH for everything;
+    - ``flap``: normal, except that ``flap_after`` seconds after it started serving a zone's newest
+      change it serves the change before for ``flap_for`` seconds (a server that reloaded an older
+      copy), then the newest again; ``flap_window`` says when;
+    - ``notcp``: normal over UDP (truncating what exceeds the client's EDNS payload, 512 bytes
+      without EDNS), every TCP connection reset unread.
     """
 
     def __init__(
@@ -45,7 +72,35 @@ class AuthoritativeServer(ListeningServer):
         self.name = name
         self.lag = lag
         self.mode = mode
+        self.flap_after = DEFAULT_FLAP_AFTER
+        self.flap_for = DEFAULT_FLAP_FOR
         super().__init__(host, port)
+
+    def _accepts_tcp(self) -> bool:
+        return self.mode != "notcp"
+
+    def flap_window(self, zone_name: str) -> Optional[tuple[float, float]]:
+        """Monotonic (start, end) of the time in ``flap`` mode when the zone's newest change is not served.
+
+        None when the zone never changed after it was created.
+        """
+        with self.state.lock:
+            zone = self.state.zones[zone_name.lower().rstrip(".")]
+            if len(zone.history) < 2:
+                return None
+            newest = zone.history[-1][0]
+        start = newest + self.lag + self.flap_after
+        return start, start + self.flap_for
+
+    def _flap_lag(self, zone: Zone, lag: float) -> float:
+        """The lag to answer with in ``flap`` mode now: one that hides the newest change inside the window."""
+        window = self.flap_window(zone.name)
+        now = time.monotonic()
+        if window is None or not window[0] <= now < window[1]:
+            return lag
+        with self.state.lock:
+            newest = zone.history[-1][0]
+        return max(lag, now - newest + 1e-3)  # the cutoff falls just before the newest change
 
     def first_serving_time(self, owner: str, value: str) -> Optional[float]:
         """Monotonic time at which this server started (or will start) serving TXT ``value`` at ``owner``.
@@ -74,8 +129,8 @@ class AuthoritativeServer(ListeningServer):
             return None
         response = dns.message.make_response(query)
         response.flags &= ~dns.flags.RA  # authoritative only: RD is ignored, never recursion
-        if mode == "refused":
-            response.set_rcode(dns.rcode.REFUSED)
+        if mode in ("refused", "notauth"):
+            response.set_rcode(dns.rcode.REFUSED if mode == "refused" else dns.rcode.NOTAUTH)
             return response
         if rejected(query, response):
             return response
@@ -84,11 +139,22 @@ class AuthoritativeServer(ListeningServer):
         if zone is None:
             response.set_rcode(dns.rcode.REFUSED)  # not authoritative for it, and no recursion
             return response
+        if mode == "referral":
+            response.authority = [ns_rrset(zone)]  # "ask them", from a server above the zone
+            return response
+        if mode == "othersoa":
+            response.flags |= dns.flags.AA
+            response.set_rcode(dns.rcode.NXDOMAIN)
+            response.authority = [_parent_soa(zone)]
+            return response
         lag = self.lag
+        if mode == "flap":
+            lag = self._flap_lag(zone, lag)
         if mode == "servfail" and not self.state.zone_view_at(zone.name, lag).current:
             response.set_rcode(dns.rcode.SERVFAIL)
             return response
-        response.flags |= dns.flags.AA
+        if mode != "noaa":
+            response.flags |= dns.flags.AA
         if mode == "truncate" and transport == "udp":
             response.flags |= dns.flags.TC
             return response
@@ -115,3 +181,12 @@ class AuthoritativeServer(ListeningServer):
                 return Answer(step.rcode, answer, step.authority)
             current = target
         return Answer(dns.rcode.NOERROR, answer, [])
+
+
+def _parent_soa(zone: Zone) -> dns.rrset.RRset:
+    """The SOA of the zone's parent (the root for a top-level zone), as a server of the parent has it."""
+    parent = zone.name.partition(".")[2]
+    owner = absolute(parent) if parent else dns.name.root
+    mname = f"ns.{parent}." if parent else "a.root-servers.test."
+    text = f"{mname} hostmaster.{parent + '.' if parent else ''} 2026010101 7200 3600 1209600 {NEGATIVE_TTL}"
+    return dns.rrset.from_text(owner, NEGATIVE_TTL, "IN", "SOA", text)

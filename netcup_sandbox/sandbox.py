@@ -25,6 +25,7 @@ from .ccp_api import CcpApi
 from .dns_server import AuthoritativeServer
 from .faults import CcpFaults, RestFaults
 from .https import ApiServer, make_tls_material
+from .registry import RegistryServer
 from .resolver import FakeRecursiveResolver
 from .rest_api import RestApi
 from .state import NETCUP_NAMESERVERS, NetcupState
@@ -50,6 +51,7 @@ class ZoneSpec:
     platform: str = "ccp"  # "ccp" or "rest" (netcup's newer platform, REST API only)
     # The zone's NS set; None = the sandbox's own servers.  Other names model external DNS.
     nameservers: Optional[tuple[str, ...]] = None
+    dnskeys: tuple[str, ...] = ()  # DNSKEY records its servers serve at the apex (a signed zone)
 
 
 DEFAULT_SERVERS = tuple(ServerSpec(name) for name in NETCUP_NAMESERVERS)
@@ -110,6 +112,7 @@ class Sandbox:
         zones: Sequence[ZoneSpec] = DEFAULT_ZONES,
         foreign_records: Optional[Mapping[str, list[tuple[str, str]]]] = None,
         state: Optional[NetcupState] = None,
+        registry: bool = False,
     ) -> None:
         if not servers:
             raise ValueError("a sandbox needs at least one authoritative server")
@@ -120,7 +123,8 @@ class Sandbox:
         self.state = state if state is not None else NetcupState()
         server_names = tuple(spec.name for spec in self.server_specs)
         for zone in zones:
-            self.state.add_zone(zone.name, platform=zone.platform, nameservers=zone.nameservers or server_names)
+            added = self.state.add_zone(zone.name, platform=zone.platform, nameservers=zone.nameservers or server_names)
+            added.dnskeys = tuple(zone.dnskeys)
         records = DEFAULT_FOREIGN_RECORDS if foreign_records is None else foreign_records
         for owner, entries in records.items():
             self.state.foreign_records[owner] = list(entries)
@@ -129,6 +133,10 @@ class Sandbox:
         self.servers: list[AuthoritativeServer] = []
         self._resolvers: list[FakeRecursiveResolver] = []
         self._api_servers: list[ApiServer] = []
+        # registry=True: an authoritative server for the parent zone test. (see registry.py), found
+        # through the recursive resolvers; None otherwise, and then "test" does not exist for them.
+        self._with_registry = registry
+        self.registry: Optional[RegistryServer] = None
         self._started = False
 
     # ----- lifecycle ---------------------------------------------------------
@@ -144,12 +152,18 @@ class Sandbox:
             self._api_servers.append(self._rest_server)
             self._tls = tls
             self._start_dns()
+            if self._with_registry:
+                self._start_registry()
         except BaseException:
             self.stop()
             raise
         return self
 
     def stop(self) -> None:
+        if self.registry is not None:
+            self.registry.unpublish()
+            self.registry.stop()
+            self.registry = None
         for resolver in self._resolvers:
             resolver.stop()
         for server in self.servers:
@@ -200,6 +214,12 @@ class Sandbox:
             self.state.host_addresses[server.name.lower()] = [server.address]
         for resolver in self._resolvers:
             resolver.start()
+
+    def _start_registry(self) -> None:
+        """The parent zone's server, next to the resolvers in their 127.A.B.0/24 block (port 53 with ``port53``)."""
+        block = self.system_resolver.address.rsplit(".", 1)[0]
+        self.registry = RegistryServer(self.state, f"{block}.60", 53 if self.port53 else 0).start()
+        self.registry.publish()
 
     # ----- what clients need --------------------------------------------------
     @property

@@ -58,6 +58,8 @@ class Zone:
     ttl: int = 86400
     serial: int = 2026112901
     records: list[Record] = field(default_factory=list)
+    # DNSKEY records (presentation format) served at the apex: a signed zone, for DNSSEC checks.
+    dnskeys: tuple[str, ...] = ()
     # (monotonic time, snapshot of records) oldest first; a server with lag L
     # serves the newest snapshot taken at or before now - L.
     history: list[tuple[float, list[Record]]] = field(default_factory=list)

@@ -74,6 +74,8 @@ def zone_names(zone: Zone, view: ZoneView) -> ZoneNames:
     """Every owner name of the zone as served in ``view``, with its RRsets (SOA and NS at the apex)."""
     apex = absolute(zone.name)
     names: ZoneNames = {apex: {dns.rdatatype.SOA: soa_rrset(zone, view.serial), dns.rdatatype.NS: ns_rrset(zone)}}
+    if zone.dnskeys:
+        names[apex][dns.rdatatype.DNSKEY] = dns.rrset.from_text_list(apex, zone.ttl, "IN", "DNSKEY", list(zone.dnskeys))
     for record in view.records:
         owner = absolute(record.owner(zone.name))
         node = names.setdefault(owner, {})  # the name exists even if its type is not served

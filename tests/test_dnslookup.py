@@ -112,3 +112,25 @@ def test_a_resolver_that_does_not_answer_times_out_with_a_clear_error(state: Net
 def test_invalid_name_is_a_lookup_error(resolver: dns.resolver.Resolver) -> None:
     with pytest.raises(DnsLookupError, match="not a valid DNS name"):
         dnslookup.follow_cname_chain("a" * 64 + ".test", resolver)
+
+
+def test_the_name_service_is_asked_first_only_for_the_system_resolver(
+    state: NetcupState, resolver: dns.resolver.Resolver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state.host_addresses["root-dns.netcup.net"] = ["192.0.2.1"]
+    asked: list[str] = []
+
+    def name_service(host: str) -> list[str]:
+        asked.append(host)
+        return ["198.51.100.9"]  # what /etc/hosts would say
+
+    monkeypatch.setattr(dnslookup, "_name_service_addresses", name_service)
+
+    assert dnslookup.host_addresses("root-dns.netcup.net", resolver) == ["192.0.2.1"]
+    assert asked == []
+    assert dnslookup.host_addresses("root-dns.netcup.net", resolver, name_service=True) == ["198.51.100.9"]
+    system = dnslookup.SystemResolver(configure=False)
+    system.nameservers, system.port, system.lifetime = resolver.nameservers, resolver.port, 3.0
+    assert dnslookup.host_addresses("root-dns.netcup.net", system) == ["198.51.100.9"]
+    assert dnslookup.host_addresses("root-dns.netcup.net", system, name_service=False) == ["192.0.2.1"]
+    assert asked == ["root-dns.netcup.net", "root-dns.netcup.net"]

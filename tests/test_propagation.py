@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import random
+import threading
+import time
 from collections.abc import Iterator
 from typing import Callable, Optional
 
@@ -26,6 +28,7 @@ from certbot_dns_netcup._internal.dns01.propagation import (
 )
 from netcup_sandbox.dns_server import AuthoritativeServer
 from netcup_sandbox.resolver import FakeRecursiveResolver
+from netcup_sandbox.sandbox import wait_until
 from netcup_sandbox.state import NetcupState, Record
 
 ZONE = "example.test"
@@ -98,11 +101,68 @@ def wait(
     notify: Callable[[str], None],
     grace: float = 30.0,
     progress_interval: float = 30.0,
+    clock: Callable[[], float] = time.monotonic,
 ) -> PropagationResult:
     """The wait with small steps and query timeouts, to keep the tests quick; the logic is the same."""
     return wait_for_propagation(
-        records, servers, bound, notify, step=0.1, query_timeout=0.3, grace=grace, progress_interval=progress_interval
+        records,
+        servers,
+        bound,
+        notify,
+        step=0.1,
+        query_timeout=0.3,
+        grace=grace,
+        progress_interval=progress_interval,
+        clock=clock,
+        bound_option="--propagation-seconds",
     )
+
+
+class ClockJumpingWhen:
+    """A clock for the wait that runs true until ``condition`` holds, then jumps a day ahead.
+
+    Lets a test run the wait out of time exactly when the servers have answered what it needs to
+    see (a condition on their query logs), instead of after a guessed number of seconds.
+    """
+
+    def __init__(self, condition: Callable[[], bool]) -> None:
+        self.condition = condition
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        if not self.offset and self.condition():
+            self.offset = 86400.0
+        return time.monotonic() + self.offset
+
+
+def answered_twice(*servers: AuthoritativeServer) -> Callable[[], bool]:
+    """True once each server got a second query: the wait asks again only after it took in the first answer."""
+    return lambda: all(len(server.log) >= 2 for server in servers)
+
+
+class Releaser:
+    """Brings lagging servers up to date (lag 0) once a condition on the logs holds, from a thread."""
+
+    def __init__(self) -> None:
+        self.threads: list[threading.Thread] = []
+        self.errors: list[BaseException] = []
+
+    def release(self, server: AuthoritativeServer, condition: Callable[[], object], timeout: float = 20) -> None:
+        def run() -> None:
+            try:
+                wait_until(condition, timeout, message=f"condition to release {server.name}")
+            except BaseException as error:  # seen by join(): a test must not hang on a lagging server
+                self.errors.append(error)
+            server.lag = 0.0
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def join(self) -> None:
+        for thread in self.threads:
+            thread.join(timeout=30)
+        assert not self.errors, self.errors
 
 
 def txt_answers(server: AuthoritativeServer, name: str) -> list[tuple[str, ...]]:
@@ -112,14 +172,24 @@ def txt_answers(server: AuthoritativeServer, name: str) -> list[tuple[str, ...]]
 # ----- waiting until every server serves everything ----------------------------------------------------------------
 def test_waits_until_every_server_serves_every_value(sandbox: Sandbox) -> None:
     fresh = sandbox.server("root-dns.netcup.net")
-    lagging = sandbox.server("second-dns.netcup.net", lag=1.0)  # NXDOMAIN until it catches up
-    reloading = sandbox.server("third-dns.netcup.net", lag=0.6, mode="servfail")  # SERVFAIL until it catches up
+    lagging = sandbox.server("second-dns.netcup.net", lag=3600)  # NXDOMAIN until released
+    reloading = sandbox.server("third-dns.netcup.net", lag=3600, mode="servfail")  # SERVFAIL until released
     truncating = sandbox.server("fourth-dns.netcup.net", mode="truncate")  # answers only over TCP
     servers = [fresh, lagging, reloading, truncating]
     records = sandbox.publish(ZONE, {"_acme-challenge": ["value-apex", "value-wildcard"], "_acme-challenge.www": ["w"]})
     messages = Messages()
+    releaser = Releaser()
+    # Up to date only once the wait saw them fail and reported progress: the order the asserts rely on.
+    releaser.release(reloading, lambda: any(e.rcode == "SERVFAIL" for e in reloading.log.entries()))
+    releaser.release(
+        lagging,
+        lambda: (
+            messages.containing("Still waiting after") and any(e.rcode == "NXDOMAIN" for e in lagging.log.entries())
+        ),
+    )
 
-    result = wait(records, {ZONE: [ns(s) for s in servers]}, 20, messages, progress_interval=0.3)
+    result = wait(records, {ZONE: [ns(s) for s in servers]}, 60, messages, progress_interval=0.3)
+    releaser.join()
 
     assert result.waited
     assert set(result.ready_after) == {(ZONE, ns(s)) for s in servers}
@@ -130,7 +200,7 @@ def test_waits_until_every_server_serves_every_value(sandbox: Sandbox) -> None:
     assert lagging.log.entries()[0].rcode == "NXDOMAIN"
     assert reloading.log.entries()[0].rcode == "SERVFAIL"
     assert {e.transport for e in truncating.log.entries()} == {"udp", "tcp"}
-    assert messages[0].startswith("Waiting for 4 nameserver addresses to serve 3 TXT records (at most 20 s)")
+    assert messages[0].startswith("Waiting for 4 nameserver addresses to serve 3 TXT records (at most 60 s)")
     for server in servers:
         assert len(messages.containing(f"{ns(server)} serves all 3 records after")) == 1
     assert messages.containing("Still waiting after")
@@ -141,27 +211,36 @@ def test_waits_until_every_server_serves_every_value(sandbox: Sandbox) -> None:
 def test_probes_one_name_per_zone_and_server_while_a_server_lags(sandbox: Sandbox) -> None:
     sandbox.state.add_zone("other.test")
     fresh = sandbox.server("root-dns.netcup.net")
-    lagging = sandbox.server("second-dns.netcup.net", lag=1.0)
+    lagging = sandbox.server("second-dns.netcup.net", lag=3600)
     names = {f"_acme-challenge.host{i}": [f"value{i}"] for i in range(6)}
     records = sandbox.publish(ZONE, names)
     records += sandbox.publish("other.test", {"_acme-challenge": ["o1"], "_acme-challenge.a": ["o2"]})
     servers = {zone: [ns(fresh), ns(lagging)] for zone in (ZONE, "other.test")}
-
-    result = wait(records, servers, 20, Messages())
-
     probes = {"_acme-challenge.host0." + ZONE, "_acme-challenge.a.other.test"}  # the first name of each zone, sorted
-    serving_times = [lagging.first_serving_time(r.name, r.value) for r in records]
-    arrived = min(t for t in serving_times if t is not None)
-    before = [e.qname for e in lagging.log.entries() if e.time < arrived]
-    assert before, "the lagging server was polled while it lagged"
-    assert set(before) <= probes
+    released: list[float] = []
+    releaser = Releaser()
+
+    def asked_each_probe_twice() -> bool:
+        asked = [e.qname for e in lagging.log.entries()]
+        done = all(asked.count(probe) >= 2 for probe in probes)
+        if done:
+            released.append(time.monotonic())
+        return done
+
+    releaser.release(lagging, asked_each_probe_twice)
+    result = wait(records, servers, 60, Messages())
+    releaser.join()
+
+    before = [e.qname for e in lagging.log.entries() if e.time < released[0]]
+    assert set(before) == probes, "while it lagged, only each zone's probe was asked"
     for server in (fresh, lagging):
         asked = [e.qname for e in server.log.entries()]
         for record in records:
             if record.name not in probes:
-                assert asked.count(record.name) == 1, "confirmed once, then never asked again"
-    # Records were there before the wait: the fresh server needs each name exactly once.
-    assert result.queries[ns(fresh)] == len({r.name for r in records}) == len(fresh.log.entries())
+                assert asked.count(record.name) == 2, "found, confirmed once at the end, never asked again"
+    # Records were there before the wait: the fresh server needs each name once, and once to confirm.
+    assert result.queries[ns(fresh)] == 2 * 8 == len(fresh.log.entries())
+    assert result.confirm_rounds == 1
 
 
 def test_other_values_at_the_name_do_not_matter_and_split_txt_strings_join(sandbox: Sandbox) -> None:
@@ -206,7 +285,7 @@ def test_all_servers_silent_is_a_timeout_not_a_success(sandbox: Sandbox) -> None
     records = sandbox.publish(ZONE, {"_acme-challenge": ["v"]})
 
     with pytest.raises(PropagationTimeout) as caught:
-        wait(records, {ZONE: [ns(silent)]}, 1, Messages(), grace=0.2)
+        wait(records, {ZONE: [ns(silent)]}, 60, Messages(), grace=0.2, clock=ClockJumpingWhen(answered_twice(silent)))
 
     assert "timeout" in str(caught.value)
     assert f"No nameserver of {ZONE} answered at all" in str(caught.value)
@@ -262,7 +341,8 @@ def test_timeout_names_each_server_and_what_it_returned(sandbox: Sandbox) -> Non
     messages = Messages()
 
     with pytest.raises(PropagationTimeout) as caught:
-        wait(records, servers, 1.5, messages, grace=0.2)
+        clock = ClockJumpingWhen(answered_twice(*example_servers))
+        wait(records, servers, 60, messages, grace=0.2, clock=clock)
 
     text = str(caught.value)
     lines = text.splitlines()
@@ -279,7 +359,7 @@ def test_timeout_names_each_server_and_what_it_returned(sandbox: Sandbox) -> Non
     assert "not authoritative" in line_of(ns(recursive, "resolver.test"))
     assert "wrong values: has 'a-different-value'; missing 'wanted'" in line_of(ns(fresh), "other.test")
     assert f"Serving everything: {ns(fresh)} for {ZONE}." in lines
-    assert lines[-1] == "If the nameservers are just slow, raise --dns-netcup-propagation-seconds (now 1.5)."
+    assert lines[-1] == "If the nameservers are just slow, raise --propagation-seconds (now 60)."
     assert set(caught.value.lagging) == {(z, s) for z, group in servers.items() for s in group} - {(ZONE, ns(fresh))}
     # Answering servers are never "silent", so the grace did not end the wait early.
     assert not messages.containing("not waiting any longer")
@@ -290,7 +370,9 @@ def test_timeout_report_stays_short_with_many_names(sandbox: Sandbox) -> None:
     records = sandbox.publish(ZONE, {f"_acme-challenge.h{i}": ["v"] for i in range(200)})
 
     with pytest.raises(PropagationTimeout) as caught:
-        wait(records, {ZONE: [ns(s) for s in servers]}, 0.5, Messages())
+        wait(
+            records, {ZONE: [ns(s) for s in servers]}, 60, Messages(), clock=ClockJumpingWhen(answered_twice(*servers))
+        )
 
     lines = str(caught.value).splitlines()
     assert len(lines) < 10

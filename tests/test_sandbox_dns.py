@@ -8,6 +8,7 @@ import signal
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Callable
@@ -21,7 +22,7 @@ import dns.rdatatype
 import pytest
 import requests
 
-from netcup_sandbox.dns_listener import DROPPED
+from netcup_sandbox.dns_listener import DROPPED, TCP_REFUSED
 from netcup_sandbox.dns_server import AuthoritativeServer
 from netcup_sandbox.resolver import FakeRecursiveResolver
 from netcup_sandbox.sandbox import Sandbox, ServerSpec, servers_with_lags, wait_until
@@ -175,6 +176,65 @@ def test_truncate_mode_sets_tc_over_udp_and_answers_over_tcp(state: NetcupState,
     assert not over_tcp.flags & dns.flags.TC and txt_values(over_tcp) == [VALUE]
     assert [e.transport for e in server.log.entries()] == ["udp", "tcp"]
     assert server.log.entries()[-1].txt_values == (VALUE,)
+
+
+def test_lame_modes_answer_like_servers_that_do_not_serve_the_zone(make_server: ServerFactory) -> None:
+    no_aa = ask(make_server(mode="noaa"), "example.test", "SOA")
+    assert no_aa.rcode() == dns.rcode.NOERROR and not no_aa.flags & dns.flags.AA
+    assert no_aa.answer[0].rdtype == dns.rdatatype.SOA
+    referral = ask(make_server(mode="referral"), OWNER)
+    assert referral.rcode() == dns.rcode.NOERROR and not referral.flags & dns.flags.AA and not referral.answer
+    assert referral.authority[0].rdtype == dns.rdatatype.NS
+    assert referral.authority[0].name.to_text() == "example.test."
+    other_soa = ask(make_server(mode="othersoa"), "example.test", "SOA")
+    assert other_soa.rcode() == dns.rcode.NXDOMAIN and other_soa.flags & dns.flags.AA
+    assert [(r.name.to_text(), r.rdtype) for r in other_soa.authority] == [("test.", dns.rdatatype.SOA)]
+    assert ask(make_server(mode="notauth"), "example.test", "SOA").rcode() == dns.rcode.NOTAUTH
+
+
+def test_flap_mode_hides_the_newest_change_for_a_while(state: NetcupState, make_server: ServerFactory) -> None:
+    server = make_server(mode="flap")
+    server.flap_after, server.flap_for = 1.0, 0.5
+    assert server.flap_window("example.test") is None  # nothing changed yet
+    state.add_record("example.test", "_acme-challenge", "TXT", VALUE)
+    window = server.flap_window("example.test")
+    assert window is not None
+    start, end = window
+    first = ask(server, OWNER)
+    wait_until(lambda: time.monotonic() >= start, timeout=10)
+    during = ask(server, OWNER)
+    wait_until(lambda: time.monotonic() >= end, timeout=10)
+    after = ask(server, OWNER)
+    entries = server.log.matching(OWNER, "TXT")
+    assert entries[0].time < start <= entries[1].time < end <= entries[2].time  # asked where meant
+    assert txt_values(first) == [VALUE]
+    assert during.rcode() == dns.rcode.NXDOMAIN
+    assert txt_values(after) == [VALUE]
+
+
+def test_udp_truncation_follows_the_edns_payload_and_the_log_records_it(
+    state: NetcupState, make_server: ServerFactory
+) -> None:
+    for i in range(15):  # about 900 bytes: more than 512, less than 1232
+        state.add_record("example.test", "_acme-challenge", "TXT", f"{i:02d}-{VALUE}")
+    server = make_server()
+    plain = dns.message.make_query(OWNER, "TXT")
+    with_edns = dns.message.make_query(OWNER, "TXT", use_edns=0, payload=1232)
+    small = dns.query.udp(plain, server.address, port=server.port, timeout=3)
+    large = dns.query.udp(with_edns, server.address, port=server.port, timeout=3)
+    assert small.flags & dns.flags.TC and not small.answer
+    assert not large.flags & dns.flags.TC and len(txt_values(large)) == 15
+    assert [e.edns_payload for e in server.log.entries()] == [None, 1232]
+
+
+def test_notcp_mode_resets_tcp_and_answers_over_udp(state: NetcupState, make_server: ServerFactory) -> None:
+    state.add_record("example.test", "_acme-challenge", "TXT", VALUE)
+    server = make_server(mode="notcp")
+    assert txt_values(ask(server, OWNER)) == [VALUE]
+    with pytest.raises((ConnectionError, EOFError, OSError)):
+        ask(server, OWNER, tcp=True)
+    wait_until(lambda: len(server.log) == 2, timeout=5)
+    assert [(e.transport, e.rcode) for e in server.log.entries()] == [("udp", "NOERROR"), ("tcp", TCP_REFUSED)]
 
 
 def test_stopped_server_releases_its_port(state: NetcupState) -> None:

@@ -4,17 +4,20 @@ For each (validation name, value): follow a CNAME at the name (the record goes
 to the chain's target), find the zone and API of the target, and check that the
 REST API can express it.  For each zone: the nameservers to poll, either the
 user's list or the zone's NS set from DNS, which must be netcup's for a CCP
-zone.  Any problem here fails the run while the zone is still untouched.
+zone; then every address is asked whether it serves its zone (``authority``),
+and a zone that no address serves stops the run.  Any problem here fails the
+run while the zone is still untouched.
 Shared by the Certbot plugin and the ``check`` command.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Callable, Optional
 
-from certbot_dns_netcup._internal.dns01 import dnslookup, nameservers
+from certbot_dns_netcup._internal.dns01 import authority, dnslookup, nameservers
+from certbot_dns_netcup._internal.dns01.authority import AuthorityReport
 from certbot_dns_netcup._internal.dns01.nameservers import Nameserver
 from certbot_dns_netcup._internal.errors import ConfigurationError, ZoneNotFoundError
 from certbot_dns_netcup._internal.netcup.rest import scope_for
@@ -147,3 +150,23 @@ class Planner:
                 f"Could not find the addresses of the nameservers of {target.zone} ({error}). Check this host's "
                 "DNS resolver, or name the servers to poll with --dns-netcup-nameservers."
             ) from None
+
+    def check_authority(self, servers: Mapping[str, Sequence[Nameserver]], option: Optional[str]) -> AuthorityReport:
+        """Ask every address for its zone's SOA, all at once; which serve their zone, which are lame or silent.
+
+        Raises ``authority.NoAuthoritativeServerError`` (naming every server and what it answered) when
+        no address of a zone serves it: the CA could not find the records either.
+        """
+        report = authority.probe_authority(servers)
+        if option:
+            advice = (
+                "The servers were named with --dns-netcup-nameservers: name the zone's authoritative servers "
+                "there, or leave the option out to use the zone's NS records."
+            )
+        else:
+            advice = (
+                "Check the zone's NS records at netcup and the delegation at the domain's registry: both should "
+                f"name only the nameservers netcup serves the zone on (for most zones {NETCUP_NAMESERVERS_TEXT})."
+            )
+        report.check(advice)
+        return report

@@ -26,9 +26,6 @@ DEFAULT_LOOKUP_TIMEOUT = 10.0
 MAX_CNAME_CHAIN = 16
 
 
-_NAME_SERVICE_FALLBACK = "certbot_dns_netcup_name_service_fallback"
-
-
 class DnsLookupError(Exception):
     """A lookup through the recursive resolver failed; the message says which and why."""
 
@@ -41,18 +38,24 @@ class CnameChainError(DnsLookupError):
     """A CNAME chain loops or is absurdly long: a mistake in the zone, not a passing failure."""
 
 
-def make_system_resolver(timeout: float = DEFAULT_LOOKUP_TIMEOUT) -> dns.resolver.Resolver:
+class SystemResolver(dns.resolver.Resolver):
+    """The resolver of /etc/resolv.conf standing for the whole system.
+
+    ``host_addresses`` asks the system's name service (/etc/hosts, nsswitch) first for such a
+    resolver, as every other program on the host would; a plain ``Resolver`` (one pointed at
+    particular servers) is asked alone.
+    """
+
+
+def make_system_resolver(timeout: float = DEFAULT_LOOKUP_TIMEOUT) -> SystemResolver:
     """A resolver configured from /etc/resolv.conf whose every lookup ends within ``timeout`` seconds."""
     try:
-        resolver = dns.resolver.Resolver(configure=True)
+        resolver = SystemResolver(configure=True)
     except (dns.exception.DNSException, OSError) as error:
         raise DnsLookupError(f"cannot read the system's DNS resolver configuration: {error}") from error
     resolver.lifetime = timeout
     # Per-server timeout below the lifetime, so that a second configured resolver gets a chance.
     resolver.timeout = min(resolver.timeout, timeout)
-    # This resolver stands for the whole system: host addresses are asked of the system's name service
-    # (/etc/hosts, nsswitch) too, as every other program here would.
-    setattr(resolver, _NAME_SERVICE_FALLBACK, True)
     return resolver
 
 
@@ -122,9 +125,15 @@ def zone_nameserver_names(zone: str, resolver: dns.resolver.Resolver) -> list[st
     return sorted({normalize_name(host) for host in hosts})
 
 
-def host_addresses(host: str, resolver: dns.resolver.Resolver) -> list[str]:
-    """IPv4 then IPv6 addresses of ``host``, each sorted; a ``DnsLookupError`` if it has none."""
-    if getattr(resolver, _NAME_SERVICE_FALLBACK, False):
+def host_addresses(host: str, resolver: dns.resolver.Resolver, *, name_service: Optional[bool] = None) -> list[str]:
+    """IPv4 then IPv6 addresses of ``host``, each sorted; a ``DnsLookupError`` if it has none.
+
+    ``name_service``: ask the system's name service (getaddrinfo) before ``resolver``; by default
+    only when ``resolver`` is a ``SystemResolver``.
+    """
+    if name_service is None:
+        name_service = isinstance(resolver, SystemResolver)
+    if name_service:
         # Standing for the whole system, ask the system's name service first: it answers like the
         # resolver does, and also from /etc/hosts (where a split-horizon set-up may name the servers).
         found_by_system = _name_service_addresses(host)

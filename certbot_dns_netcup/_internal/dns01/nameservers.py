@@ -15,8 +15,8 @@ from typing import Callable, Optional
 
 import dns.resolver
 
-from certbot_dns_netcup._internal.dns01 import dnslookup
-from certbot_dns_netcup._internal.dns01.dnslookup import DnsLookupError, normalize_name
+from . import dnslookup
+from .dnslookup import DnsLookupError, normalize_name
 
 logger = logging.getLogger(__name__)
 

@@ -10,6 +10,15 @@ all at once, so per (zone, server) only one name, the probe, is asked about
 once per step until it shows all its values; only then are the zone's other
 names confirmed on that server, and a server that serves everything of a zone
 is not asked about that zone again.
+
+Given the verdict of ``authority.probe_authority`` (asked before the records
+were created), lame servers are not waited for (one warning names each), and a
+server that was already silent then gets only ``silent_grace`` seconds once
+the others are ready, instead of ``grace``.
+
+Once every address looks ready, each is asked once more for every name, all at
+once: a server that lost a value (one that reloaded an older copy of the zone)
+puts the wait back on.  Only then does the wait return.
 """
 
 from __future__ import annotations
@@ -21,23 +30,33 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from certbot_dns_netcup._internal.dns01 import dnsquery
-from certbot_dns_netcup._internal.dns01.dnslookup import normalize_name
-from certbot_dns_netcup._internal.dns01.dnsquery import DEFAULT_QUERY_TIMEOUT, Observation, query_txt
-from certbot_dns_netcup._internal.dns01.nameservers import Nameserver, Notify, log_notify
+from . import dnsquery
+from .authority import AuthorityReport, Standing, lame_warning
+from .dnslookup import normalize_name
+from .dnsquery import DEFAULT_QUERY_TIMEOUT, Observation, ObservationKind, query_txt
+from .nameservers import Nameserver, Notify, log_notify
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_STEP = 1.0
 DEFAULT_GRACE = 30.0
+# A server that did not answer the authority probe either (before the records existed) is
+# most likely down: once the others are ready it gets this much more, not the full grace.
+DEFAULT_SILENT_GRACE = 5.0
 DEFAULT_PROGRESS_INTERVAL = 30.0
-DEFAULT_BOUND_OPTION = "--dns-netcup-propagation-seconds"
+# How timeout messages name the bound; callers pass their option's name (e.g. a command-line flag).
+DEFAULT_BOUND_OPTION = "the bound of the wait"
 # Confirming the other names of a zone once its probe is served on a server: up
 # to this many queries in one step (more for long steps, about one a second).
 # The zone has reached that server, so these answer at once; 25 confirms a
 # 100-name certificate in 4 steps, a short burst that any nameserver shrugs off.
 MIN_CONFIRM_BURST = 25
 MAX_WORKERS = 8
+# The final confirmation asks every ready server for every name at once: in jobs of this many names
+# (one after the other within a job), on this many threads, so that a 100-name certificate takes a
+# few round trips, not a hundred.
+CONFIRM_CHUNK = 5
+CONFIRM_WORKERS = 16
 # Lines of detail in a timeout message before the rest is summarized.
 MAX_REPORT_LINES = 30
 MAX_PROGRESS_ENTRIES = 4
@@ -83,8 +102,18 @@ class PropagationResult:
     ready_after: dict[tuple[str, Nameserver], float] = field(default_factory=dict)  # (zone, server) -> seconds
     silent: list[tuple[str, Nameserver]] = field(default_factory=list)  # never answered, skipped after the grace
     unreachable: list[Nameserver] = field(default_factory=list)  # no route from this host, skipped
+    lame: list[tuple[str, Nameserver]] = field(default_factory=list)  # do not serve the zone (probe), skipped
     queries: dict[Nameserver, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # The confirmation rounds (every name asked again of every ready server): how many, and when the
+    # last one ended (seconds since the wait began).
+    confirm_rounds: int = 0
+    confirmed_after: Optional[float] = None
+    # (zone, server, name) that a confirmation found no longer served: the wait went on for them.
+    relapses: list[tuple[str, Nameserver, str]] = field(default_factory=list)
+    # Seconds the silent servers were given once every other server was ready (the short silent grace
+    # when all of them were silent in the authority probe too); None if that never happened.
+    grace: Optional[float] = None
 
 
 @dataclass(eq=False)  # identity: targets are kept in sets
@@ -99,6 +128,7 @@ class _Target:
     ready_after: Optional[float] = None
     skipped: bool = False
     next_due: float = 0.0
+    probe_silent: bool = False  # no answer to the authority probe either
 
     @property
     def waiting(self) -> bool:
@@ -116,16 +146,32 @@ def _poll(
     """Query the names in order until one is not served yet or ``burst`` queries were made (runs in a worker)."""
     results: list[tuple[str, Observation, float]] = []
     for name in target_names[:burst]:
-        try:
-            observation = query_txt(name, server, timeout)
-        except Exception as error:  # a bug must not kill the wait silently; it shows up in the report instead
-            logger.debug("query of %s at %s failed", name, server, exc_info=True)
-            observation = Observation(Observation.BAD_RESPONSE, detail=repr(error))
+        observation = _query(name, expected[name], server, timeout)
         results.append((name, observation, clock()))
-        logger.debug("%s %s: %s", server, name, observation.describe(expected[name]))
         if not observation.serves(expected[name]):
             break
     return results
+
+
+def _confirm(
+    target_names: list[str],
+    expected: dict[str, frozenset[str]],
+    server: Nameserver,
+    timeout: float,
+    clock: Callable[[], float],
+) -> list[tuple[str, Observation, float]]:
+    """Ask for every name once more, whatever the answers (runs in a worker)."""
+    return [(name, _query(name, expected[name], server, timeout), clock()) for name in target_names]
+
+
+def _query(name: str, expected: frozenset[str], server: Nameserver, timeout: float) -> Observation:
+    try:
+        observation = query_txt(name, server, timeout)
+    except Exception as error:  # a bug must not kill the wait silently; it shows up in the report instead
+        logger.debug("query of %s at %s failed", name, server, exc_info=True)
+        observation = Observation(ObservationKind.BAD_RESPONSE, detail=repr(error))
+    logger.debug("%s %s: %s", server, name, observation.describe(expected))
+    return observation
 
 
 def _seconds(value: float) -> str:
@@ -151,10 +197,14 @@ class _Wait:
         progress_interval: float,
         clock: Callable[[], float],
         bound_option: str,
+        authority: Optional[AuthorityReport] = None,
+        silent_grace: float = DEFAULT_SILENT_GRACE,
     ) -> None:
         self.bound, self.notify, self.step, self.grace = bound, notify, step, grace
+        self.silent_grace = min(silent_grace, grace)
         self.query_timeout, self.progress_interval, self.clock = query_timeout, progress_interval, clock
         self.bound_option = bound_option
+        self.authority = authority
         self.burst = max(MIN_CONFIRM_BURST, int(step))
         by_zone: dict[str, dict[str, set[str]]] = {}
         for record in records:
@@ -173,13 +223,38 @@ class _Wait:
         self.completed: dict[Nameserver, int] = {}
         self.result = PropagationResult(waited=True)
         self.reported_families: set[str] = set()
+        self.lame_warnings: list[str] = []
+        self.probe_unroutable: dict[Nameserver, OSError] = {}
+        if authority is not None:
+            self._apply_authority(authority)
+
+    def _apply_authority(self, authority: AuthorityReport) -> None:
+        """Skip the servers the probe found lame or unreachable; remember those that were silent."""
+        for target in self.targets:
+            entry = authority.of(target.zone, target.server)
+            if entry is None:
+                continue  # not probed: waited for as usual
+            if entry.standing is Standing.LAME:
+                target.skipped = True
+                self.result.lame.append((target.zone, target.server))
+                self.lame_warnings.append(lame_warning(entry))
+            elif entry.standing is Standing.UNREACHABLE:
+                self.probe_unroutable[target.server] = OSError(None, entry.answer)
+            elif entry.standing is Standing.SILENT:
+                target.probe_silent = True
 
     # ----- helpers
     def _label(self, target: _Target) -> str:
         return f"{target.server} for {target.zone}" if self.multi_zone else str(target.server)
 
     def _silent(self, target: _Target) -> bool:
-        return self.completed.get(target.server, 0) > 0 and target.server not in self.answered
+        asked = target.probe_silent or self.completed.get(target.server, 0) > 0
+        return asked and target.server not in self.answered
+
+    def _grace_length(self) -> float:
+        """The full grace, or the short one when every server still waited for was silent in the probe too."""
+        waiting = [t for t in self.targets if t.waiting]
+        return self.silent_grace if waiting and all(t.probe_silent for t in waiting) else self.grace
 
     def _skip_unroutable(self, servers: dict[Nameserver, OSError]) -> None:
         by_family: dict[str, list[str]] = {}
@@ -204,7 +279,7 @@ class _Wait:
         for name, observation, stamp in results:
             self.result.queries[server] = self.result.queries.get(server, 0) + 1
             self.completed[server] = self.completed.get(server, 0) + 1
-            if observation.kind == Observation.NO_ROUTE:
+            if observation.kind == ObservationKind.NO_ROUTE:
                 self._skip_unroutable({server: OSError(None, observation.detail)})
                 return
             if observation.answered:
@@ -290,15 +365,25 @@ class _Wait:
         result.silent = [(t.zone, t.server) for t in silent]
         result.queries = {t.server: result.queries.get(t.server, 0) for t in self.targets}
         unchecked = sorted({t.zone for t in self.targets} - {t.zone for t in self.targets if not t.skipped})
-        if unchecked:
-            warning = f"Warning: no nameserver of {', '.join(unchecked)} is reachable from this host: not checked"
+        lame_zones = {zone for zone, _server in result.lame}
+        for zone in unchecked:
+            if zone in lame_zones:
+                warning = f"Warning: no nameserver of {zone} serves the zone (all lame or unreachable): not checked"
+            else:
+                warning = f"Warning: no nameserver of {zone} is reachable from this host: not checked"
             result.warnings.append(warning)
             self.notify(warning)
         if silent:
             names = ", ".join(dict.fromkeys(self._label(t) for t in silent))
+            since = (
+                "since before the records were created"
+                if all(t.probe_silent for t in silent)
+                else f"in {result.elapsed:.0f} s"
+            )
             warning = (
-                f"Warning: not waiting any longer for {names}: no answer to any query in "
-                f"{result.elapsed:.0f} s while the other nameservers serve all records"
+                f"Warning: not waiting any longer for {names}: no answer to any query (UDP or TCP) {since}, "
+                "while the other nameservers serve all records. If it stays down, resolvers skip it; if it "
+                "comes back with old data, validation may fail: then run again."
             )
             result.warnings.append(warning)
             self.notify(warning)
@@ -308,12 +393,71 @@ class _Wait:
         )
         return result
 
+    # ----- confirmation
+    def _confirm_all(self, start: float) -> bool:
+        """Ask every ready server for every name once more, all at once; False if one lost a value."""
+        ready = [t for t in self.targets if not t.skipped and t.ready_after is not None]
+        if not ready:
+            return True
+        jobs = [
+            (index, names[i : i + CONFIRM_CHUNK])
+            for index, target in enumerate(ready)
+            for names in [sorted(target.expected)]
+            for i in range(0, len(names), CONFIRM_CHUNK)
+        ]
+        results: dict[int, list[tuple[str, Observation, float]]] = {index: [] for index in range(len(ready))}
+        executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=min(CONFIRM_WORKERS, len(jobs)), thread_name_prefix="dns-confirm"
+        )
+        try:
+            futures = [
+                executor.submit(
+                    _confirm, chunk, ready[index].expected, ready[index].server, self.query_timeout, self.clock
+                )
+                for index, chunk in jobs
+            ]
+            # In job order (names sorted per server), whichever finishes first.
+            for (index, _chunk), future in zip(jobs, futures):
+                results[index].extend(future.result())
+        finally:
+            executor.shutdown(wait=False)  # on Ctrl-C, do not wait for queries in flight
+        self.result.confirm_rounds += 1
+        confirmed = True
+        for index, target in enumerate(ready):  # in target order: messages do not depend on thread timing
+            lost: list[str] = []
+            for name, observation, _stamp in results[index]:
+                self.result.queries[target.server] = self.result.queries.get(target.server, 0) + 1
+                self.completed[target.server] = self.completed.get(target.server, 0) + 1
+                target.last[name] = observation
+                if not observation.serves(target.expected[name]):
+                    lost.append(name)
+                    self.result.relapses.append((target.zone, target.server, name))
+            if lost:
+                confirmed = False
+                target.pending = lost
+                target.ready_after = None
+                target.next_due = self.clock() + self.step
+                self.result.ready_after.pop((target.zone, target.server), None)
+                first = target.last[lost[0]].describe(target.expected[lost[0]])
+                more = f" (+{len(lost) - 1} more)" if len(lost) > 1 else ""
+                self.notify(
+                    f"{self._label(target)} no longer serves {lost[0]}{more}: {first}; "
+                    "it may have reloaded an older copy of the zone, waiting for it again"
+                )
+        self.result.confirmed_after = self.clock() - start
+        return confirmed
+
     # ----- the loop
     def run(self) -> PropagationResult:
         start = self.clock()
         deadline = start + self.bound
-        unroutable = {}
-        for server in dict.fromkeys(t.server for t in self.targets):
+        for warning in self.lame_warnings:
+            self.result.warnings.append(warning)
+            self.notify(warning)
+        unroutable = dict(self.probe_unroutable)
+        for server in dict.fromkeys(t.server for t in self.targets if not t.skipped):
+            if server in unroutable:
+                continue
             error = dnsquery.route_error(server)
             if error is not None:
                 unroutable[server] = error
@@ -327,22 +471,28 @@ class _Wait:
         )
         next_progress = start + self.progress_interval
         grace_until: Optional[float] = None
+        grace_spent = False  # once the silent servers had their grace, a later confirmation does not renew it
         in_flight: dict[concurrent.futures.Future[list[tuple[str, Observation, float]]], _Target] = {}
         workers = max(1, min(MAX_WORKERS, len(active)))
         executor = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dns-propagation")
         try:
             while True:
                 now = self.clock()
-                if not any(t.waiting for t in self.targets):
-                    return self._finish(now, start)
-                if self._grace_applies():
+                settled = not any(t.waiting for t in self.targets)
+                if not settled and self._grace_applies():
                     if grace_until is None:
-                        grace_until = min(now + self.grace, deadline)
+                        self.result.grace = self._grace_length()
+                        grace_until = min(now + self.result.grace, deadline)
                         logger.debug("only silent nameservers left; giving them until %.1f s", grace_until - start)
-                    if now >= grace_until:
-                        return self._finish(now, start)
-                else:
+                    settled = grace_spent or now >= grace_until
+                    grace_spent = settled
+                elif not settled:
                     grace_until = None
+                if settled:
+                    if self._confirm_all(start):
+                        return self._finish(self.clock(), start)
+                    grace_until = None
+                    continue
                 if now >= deadline:
                     raise self._timeout_error(now, start)
                 if now >= next_progress:
@@ -392,18 +542,36 @@ def wait_for_propagation(
     progress_interval: float = DEFAULT_PROGRESS_INTERVAL,
     clock: Callable[[], float] = time.monotonic,
     bound_option: str = DEFAULT_BOUND_OPTION,
+    authority: Optional[AuthorityReport] = None,
+    silent_grace: float = DEFAULT_SILENT_GRACE,
 ) -> PropagationResult:
     """Return once every address in ``servers[zone]`` serves every value of ``records`` in that zone.
 
     ``servers`` maps each zone of ``records`` to its nameservers.  Raises ``PropagationTimeout`` after
     ``bound`` seconds (checked every ``step``); ``bound`` 0 returns at once without querying.  Servers
     that never answer are given ``grace`` seconds once all others are ready, then skipped with a
-    warning.  Progress goes to ``notify``; ``KeyboardInterrupt`` passes through.
+    warning.  ``authority`` is the verdict of ``authority.probe_authority`` on the same servers, taken
+    before the records were created: lame servers are then skipped with a warning, unreachable ones
+    are not tried again, and those already silent get ``silent_grace`` instead of ``grace``.
+    ``bound_option`` is how the timeout message tells the user to raise the bound.  Every address is
+    asked for every name once more before the wait returns (see the module's description).  Progress
+    goes to ``notify``; ``KeyboardInterrupt`` passes through.
     """
     if bound < 0 or step <= 0:
         raise ValueError("the bound must not be negative and the step must be positive")
     if bound == 0 or not records:
         return PropagationResult(waited=False)
     return _Wait(
-        records, servers, bound, notify, step, grace, query_timeout, progress_interval, clock, bound_option
+        records,
+        servers,
+        bound,
+        notify,
+        step,
+        grace,
+        query_timeout,
+        progress_interval,
+        clock,
+        bound_option,
+        authority,
+        silent_grace,
     ).run()
