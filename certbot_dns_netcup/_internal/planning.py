@@ -21,8 +21,14 @@ from certbot_dns_netcup._internal.dns01.authority import AuthorityReport
 from certbot_dns_netcup._internal.dns01.nameservers import Nameserver
 from certbot_dns_netcup._internal.errors import ConfigurationError, ZoneNotFoundError
 from certbot_dns_netcup._internal.netcup.rest import scope_for
-from certbot_dns_netcup._internal.netcup.zones import CCP, REST, ZoneResolver, ZoneTarget, normalize_name
-from certbot_dns_netcup._internal.records import ChallengeRecord
+from certbot_dns_netcup._internal.netcup.zones import (
+    CCP,
+    REST,
+    ChallengeRecord,
+    ZoneResolver,
+    ZoneTarget,
+    normalize_name,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -1,45 +1,35 @@
-"""Creating the challenge records and removing exactly those again.
+"""Creating the challenge records and removing exactly those again, through either API.
 
-``RecordLedger`` groups the records per zone (one CCP ``updateDnsRecords`` call
-per zone, one REST call per record), and remembers what it created, so that
-cleanup deletes those records and nothing else: by id on the CCP API, by scope
-and value on the REST API.  A call whose outcome is unknown (the connection
-broke after sending) is remembered as "maybe created" and looked up again at
-cleanup.
+``RecordLedger`` groups the records per zone and hands each batch to the zone's
+``ZoneBackend`` (netcup/backends.py: one CCP ``updateDnsRecords`` call per zone,
+one REST call per record).  Each record is written down as "maybe
+created" (in memory and in the on-disk journal) *before* the request that
+creates it is sent, confirmed by netcup's answer, and crossed out again when
+netcup says it did not create it, or once it is removed.  Cleanup removes every
+copy of each (name, value) this run added and nothing else (see the backends).
+
+``remove_left_behind`` removes what runs that are gone (killed before their
+cleanup) left in the zones, from their journals.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Optional
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Callable, Optional
 
-from certbot_dns_netcup._internal.errors import NetcupError, TransportError
-from certbot_dns_netcup._internal.netcup.ccp import CcpClient, CcpRecord, matching_records
-from certbot_dns_netcup._internal.netcup.rest import RestClient, scope_for
-from certbot_dns_netcup._internal.netcup.zones import CCP, ZoneTarget
+from certbot_dns_netcup._internal.errors import NetcupError
+from certbot_dns_netcup._internal.journal import Journal, JournalEntry
+from certbot_dns_netcup._internal.netcup.backends import PublishFailure, ZoneBackend, backends_for
+from certbot_dns_netcup._internal.netcup.ccp import CcpClient
+from certbot_dns_netcup._internal.netcup.rest import RestClient
+from certbot_dns_netcup._internal.netcup.zones import CCP, ChallengeRecord, ZoneTarget
+
+__all__ = ["ChallengeRecord", "CleanupError", "RecordLedger", "find_leftovers", "remove_left_behind"]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ChallengeRecord:
-    """A TXT record to publish: absolute owner name (after following CNAMEs), its value, and its zone."""
-
-    name: str
-    value: str
-    target: ZoneTarget
-
-    def relative_name(self) -> str:
-        zone = self.target.zone
-        return "@" if self.name == zone else self.name[: -len(zone) - 1]
-
-
-@dataclass
-class _Created:
-    record: ChallengeRecord
-    ccp_record: Optional[CcpRecord] = None  # None on CCP: created, but the id is not known
 
 
 class CleanupError(NetcupError):
@@ -47,101 +37,182 @@ class CleanupError(NetcupError):
 
 
 class RecordLedger:
-    def __init__(self, ccp: Optional[CcpClient], rest: Optional[RestClient]) -> None:
-        self.ccp = ccp
-        self.rest = rest
-        self._created: list[_Created] = []
+    """The records this run may have created, each written down before the request that creates it."""
+
+    def __init__(self, ccp: Optional[CcpClient], rest: Optional[RestClient], journal: Optional[Journal] = None) -> None:
+        self.backends: Mapping[str, ZoneBackend] = backends_for(ccp, rest)
+        self.journal = journal
+        self._maybe: list[ChallengeRecord] = []  # in the order they were asked for
 
     @property
     def created(self) -> list[ChallengeRecord]:
-        return [c.record for c in self._created]
+        """Every record that may exist: confirmed by netcup, or asked for with the answer lost."""
+        return list(self._maybe)
 
-    def publish(self, records: list[ChallengeRecord]) -> None:
-        """Create every record; on failure, what was created so far stays in the ledger for cleanup."""
+    def publish(self, records: Sequence[ChallengeRecord]) -> None:
+        """Create every record, one batch per zone; on failure, what may exist stays here for cleanup."""
         for target, group in _by_zone(records).items():
-            if target.api == CCP:
-                self._publish_ccp(target, group)
-            else:
-                self._publish_rest(target, group)
-
-    def _publish_ccp(self, target: ZoneTarget, group: list[ChallengeRecord]) -> None:
-        assert self.ccp is not None
-        entries = [(r.relative_name(), r.value) for r in group]
-        try:
-            added = self.ccp.add_txt_records(target.zone, entries)
-        except TransportError:
-            # The request may have reached netcup: look for these records at cleanup.  Not when there is
-            # no session: then the login failed, and netcup applies no change without a session.  (Without
-            # this check, an unreachable API made cleanup fail too and name records that never existed as
-            # leftovers "to remove by hand".)
-            if self.ccp.has_session:
-                self._created.extend(_Created(r) for r in group)
-            raise
-        by_key = {(a.hostname.lower(), a.destination.strip('"')): a for a in added}
-        for record in group:
-            self._created.append(_Created(record, by_key.get((record.relative_name(), record.value))))
-        logger.debug("CCP API: added %d TXT record(s) to %s", len(group), target.zone)
-
-    def _publish_rest(self, target: ZoneTarget, group: list[ChallengeRecord]) -> None:
-        assert self.rest is not None and target.rest_id is not None
-        for record in group:
-            scope = scope_for(record.name, target.zone)
-            # Remembered before the call: removing a challenge that was never created is harmless.
-            self._created.append(_Created(record))
-            self.rest.add_challenge(target.rest_id, scope, record.value)
-        logger.debug("REST API: added %d ACME challenge(s) to %s", len(group), target.zone)
+            for record in group:
+                self._maybe.append(record)
+                if self.journal is not None:
+                    self.journal.note(_journal_entry(record))
+            try:
+                self.backends[target.api].publish(target, group)
+            except PublishFailure as failure:
+                for record in failure.not_created:
+                    self._forget(record)
+                raise failure.error from None
+            logger.debug("%s: added %d TXT record(s) to %s", target.api_name, len(group), target.zone)
 
     def remove_all(self) -> None:
-        """Remove every record this run created; raise CleanupError naming the ones that are left."""
+        """Remove every record this run may have created; raise CleanupError naming the ones that are left.
+
+        Records that could not be removed stay in the journal, so that a later run removes them.
+        """
         leftovers: list[str] = []
-        grouped: OrderedDict[ZoneTarget, list[_Created]] = OrderedDict()
-        for created in self._created:
-            grouped.setdefault(created.record.target, []).append(created)
-        for target, group in grouped.items():
-            try:
-                if target.api == CCP:
-                    self._remove_ccp(target, group)
-                else:
-                    leftovers += self._remove_rest(target, group)
-                    continue
-            except NetcupError as error:
-                leftovers += [f"{_describe(c.record)}: {error}" for c in group]
-                continue
-        self._created = []
+        for target, group in _by_zone(self._maybe).items():
+            removal = self.backends[target.api].remove(target, group)
+            for record in removal.removed + removal.absent:
+                self._forget(record)
+            leftovers += [f"{record.describe()}: {error}" for record, error in removal.failed]
+        self._maybe = []
         if leftovers:
             raise CleanupError(
                 "Could not remove every TXT record this run created; remove these by hand in netcup's Customer "
                 "Control Panel (Domains -> DNS):\n * " + "\n * ".join(leftovers)
             )
 
-    def _remove_ccp(self, target: ZoneTarget, group: list[_Created]) -> None:
-        assert self.ccp is not None
-        doomed = [c.ccp_record for c in group if c.ccp_record is not None]
-        unknown = [c.record for c in group if c.ccp_record is None]
-        if unknown:
-            current = self.ccp.list_records(target.zone)
-            doomed += matching_records(current, [(r.relative_name(), r.value) for r in unknown])
-        self.ccp.delete_records(target.zone, doomed)
-        logger.debug("CCP API: removed %d TXT record(s) from %s", len(doomed), target.zone)
-
-    def _remove_rest(self, target: ZoneTarget, group: list[_Created]) -> list[str]:
-        assert self.rest is not None and target.rest_id is not None
-        leftovers = []
-        for created in group:
-            record = created.record
-            try:
-                self.rest.remove_challenge(target.rest_id, scope_for(record.name, target.zone), record.value)
-            except NetcupError as error:
-                leftovers.append(f"{_describe(record)}: {error}")
-        return leftovers
+    def _forget(self, record: ChallengeRecord) -> None:
+        """The record does not exist (netcup said no, or it is gone): cross it out."""
+        if record in self._maybe:
+            self._maybe.remove(record)
+        if self.journal is not None:
+            self.journal.removed(_journal_entry(record))
 
 
-def _by_zone(records: list[ChallengeRecord]) -> OrderedDict[ZoneTarget, list[ChallengeRecord]]:
+def _journal_entry(record: ChallengeRecord) -> JournalEntry:
+    target = record.target
+    return JournalEntry(target.api, target.zone, record.name, record.value, target.rest_id)
+
+
+def _by_zone(records: Sequence[ChallengeRecord]) -> OrderedDict[ZoneTarget, list[ChallengeRecord]]:
     grouped: OrderedDict[ZoneTarget, list[ChallengeRecord]] = OrderedDict()
     for record in records:
         grouped.setdefault(record.target, []).append(record)
     return grouped
 
 
-def _describe(record: ChallengeRecord) -> str:
-    return f'{record.name} TXT "{record.value}" in zone {record.target.zone}'
+# ----- what runs that are gone left behind -------------------------------------------------------
+def remove_left_behind(
+    journal: Journal,
+    ccp: Optional[CcpClient],
+    rest: Optional[RestClient],
+    say: Callable[[str], None],
+    warn: Callable[[str], None],
+) -> None:
+    """Remove the records that runs which are gone (no lock on their journal) left in the zones.
+
+    One line per record removed goes to ``say``; records that cannot be removed now stay in their
+    journal (``warn`` says why).  Runs in progress are never touched.  Raises nothing but interrupts.
+    """
+    backends = backends_for(ccp, rest)
+    missing: dict[str, int] = {}
+    other_account = 0
+    for dead in journal.dead_runs():
+        entries: dict[ChallengeRecord, JournalEntry] = {}
+        for entry in dead.entries:
+            if entry.api not in backends:
+                missing[entry.api] = missing.get(entry.api, 0) + 1
+            elif entry.api == CCP and entry.account and journal.account and entry.account != journal.account:
+                other_account += 1
+            else:
+                target = ZoneTarget(entry.zone, entry.api, entry.rest_id)
+                entries[ChallengeRecord(entry.name, entry.value, target)] = entry
+        for target, group in _by_zone(list(entries)).items():
+            removal = backends[target.api].remove(target, group)
+            for record in removal.removed:
+                dead.removed(entries[record])
+                described = entries[record].describe()
+                say(f"Removed {described}, left behind by an earlier run ({dead.run}) that ended early")
+            for record in removal.absent:
+                dead.removed(entries[record])
+                logger.debug("%s of run %s was not there (never created, or removed)", record.describe(), dead.run)
+            for record, error in removal.failed:
+                warn(
+                    f"Could not remove {entries[record].describe()}, left behind by an earlier run ({dead.run}) "
+                    f"that ended before its cleanup: {error} It stays in the journal; the next run tries again."
+                )
+    directory = journal.directory
+    for api, count in missing.items():
+        keys = (
+            "dns_netcup_customer_id, dns_netcup_api_key and dns_netcup_api_password"
+            if api == CCP
+            else "dns_netcup_api_v1_key"
+        )
+        warn(
+            f"{count} TXT record(s) left behind by earlier runs are in zones managed through netcup's "
+            f"{'CCP API' if api == CCP else 'REST API'}, but this run's credentials file has no {keys}: they stay "
+            f"in the journal ({directory}) until a run with those credentials removes them. `certbot-dns-netcup "
+            "check` lists them."
+        )
+    if other_account:
+        warn(
+            f"{other_account} TXT record(s) left behind by earlier runs belong to another netcup customer number "
+            f"than this run's: they stay in the journal ({directory}) until a run with that account's credentials "
+            "removes them."
+        )
+
+
+# ----- what `certbot-dns-netcup check` reports about leftovers ------------------------------------
+@dataclass
+class JournalNote:
+    """A record a journal says may still exist."""
+
+    run: str
+    run_state: str  # "ended early" (its run is gone) or "in progress"
+    api: str  # "CCP API" or "REST API"
+    zone: str
+    name: str
+    value: str
+
+
+@dataclass
+class LeftoverCheck:
+    journal_dir: str
+    journal_error: str = ""  # why the journals could not be read ("" when they could)
+    journaled: list[JournalNote] = field(default_factory=list)
+    # 'NAME TXT "VALUE"' at _acme-challenge names of the zone that no journal on this host explains
+    unexplained: list[str] = field(default_factory=list)
+    not_listed: str = ""  # why the zone's TXT values could not be listed ("" when they were)
+
+
+def find_leftovers(work_dir: str, target: Optional[ZoneTarget], ccp: Optional[CcpClient]) -> LeftoverCheck:
+    """The records the journals under ``work_dir`` still hold (any zone), and the ``_acme-challenge`` TXT
+    values in ``target``'s zone that none of them explains.  Changes nothing."""
+    from certbot_dns_netcup._internal.journal import journal_dir, read_journals
+
+    check = LeftoverCheck(journal_dir(work_dir))
+    runs, error = read_journals(work_dir)
+    check.journal_error = error or ""
+    explained = set()
+    for run in runs:
+        for entry in run.entries:
+            state = "in progress" if run.alive else "ended early"
+            check.journaled.append(JournalNote(run.run, state, entry.api_name, entry.zone, entry.name, entry.value))
+            explained.add((entry.name, entry.value))
+    if target is None:
+        return check
+    backend = backends_for(ccp, None).get(target.api)
+    if backend is None:
+        check.not_listed = (
+            f"netcup's REST API has no way to list the records of {target.zone}, so TXT values left there "
+            "cannot be found; netcup's Customer Control Panel shows them."
+        )
+        return check
+    try:
+        values = backend.challenge_values(target) or []
+    except NetcupError as listing_error:
+        check.not_listed = f"Could not list the records of {target.zone}: {listing_error}"
+        return check
+    check.unexplained = [f'{name} TXT "{value}"' for name, value in values if (name, value) not in explained]
+    return check

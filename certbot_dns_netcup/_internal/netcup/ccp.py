@@ -262,10 +262,11 @@ def matching_records(records: list[CcpRecord], entries: list[tuple[str, str]]) -
     """
     wanted = {(h.lower(), v) for h, v in entries}
     # netcup quotes TXT values in the zone; should the API ever echo the quotes, the value is still ours.
-    return [r for r in records if r.type.upper() == "TXT" and (r.hostname.lower(), _unquoted(r.destination)) in wanted]
+    return [r for r in records if r.type.upper() == "TXT" and (r.hostname.lower(), unquoted(r.destination)) in wanted]
 
 
-def _unquoted(value: str) -> str:
+def unquoted(value: str) -> str:
+    """A TXT value without the quotes netcup may show around it."""
     return value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value
 
 

@@ -109,7 +109,9 @@ class JsonHttpClient:
             except requests.exceptions.RequestException as error:
                 raise self._gave_up(operation, url, _describe_exception(error)) from None
             if raw.status_code == 429:
-                self._wait_for_rate_limit(operation, _retry_after(raw) or RATE_LIMIT_WAIT, "HTTP 429 Too Many Requests")
+                asked = _retry_after(raw)
+                delay = RATE_LIMIT_WAIT if asked is None else asked
+                self._wait_for_rate_limit(operation, delay, "HTTP 429 Too Many Requests")
                 continue
             if raw.status_code in RETRYABLE_STATUS:  # urllib3's Retry gave up and handed back the last answer
                 raise self._gave_up(operation, url, f"HTTP {raw.status_code} {raw.reason or ''}".strip())
@@ -174,13 +176,21 @@ def _parse(raw: Any) -> Optional[tuple[Any]]:
 
 
 def _retry_after(raw: Any) -> Optional[float]:
+    """Seconds a Retry-After header asks for: delay-seconds, or an HTTP-date (RFC 9110); None without one."""
     value = raw.headers.get("Retry-After")
     if value is None:
         return None
     try:
         return float(value)
     except ValueError:
+        pass
+    import email.utils
+
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
         return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 def _retry_policy(attempts: int, backoff: float, sleep: Callable[[float], None]) -> Any:

@@ -39,6 +39,22 @@ class ZoneTarget:
         return "CCP API" if self.api == CCP else "REST API"
 
 
+@dataclass(frozen=True)
+class ChallengeRecord:
+    """A TXT record to publish: absolute owner name (after following CNAMEs), its value, and its zone."""
+
+    name: str
+    value: str
+    target: ZoneTarget
+
+    def relative_name(self) -> str:
+        zone = self.target.zone
+        return "@" if self.name == zone else self.name[: -len(zone) - 1]
+
+    def describe(self) -> str:
+        return f'{self.name} TXT "{self.value}" in zone {self.target.zone}'
+
+
 def normalize_name(name: str) -> str:
     """Lower-case A-label form without the trailing dot; raises ConfigurationError for names DNS cannot carry."""
     name = name.strip().rstrip(".")
