@@ -7,7 +7,7 @@ for the CCP API one login, one call per record to add it and one to remove it, o
 for the REST API one call per record each way (2n).  The nameservers' query logs give the DNS load
 while the plugin waits (from its last API call before the wait to perform's return).
 
-    python -m benchmarks.api_cost [--quick]
+    python -m benchmarks.api_cost [--quick] [--seed N]
 """
 
 from __future__ import annotations
@@ -18,7 +18,17 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from benchmarks.common import fmt, markdown_table, max_in_window, plugin_against, progress, query_load, write_results
+from benchmarks.common import (
+    add_seed_argument,
+    fmt,
+    markdown_table,
+    max_in_window,
+    plugin_against,
+    progress,
+    query_load,
+    seeded,
+    write_results,
+)
 from netcup_sandbox.sandbox import Sandbox, ZoneSpec, servers_with_lags
 
 LAGS = (0.0, 0.5, 1.0)
@@ -68,7 +78,9 @@ def measure(sandbox: Sandbox, api: str, names: int, zone_count: int, run: int) -
 def main(argv: Sequence[str] = ()) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer sizes, to check that it works")
+    add_seed_argument(parser)
     args = parser.parse_args(argv)
+    seeded(args.seed)  # the sandbox's choices (loopback block, session ids); the ACME tokens are not seeded
     sizes = QUICK_SIZES if args.quick else SIZES
     zones = [ZoneSpec(z) for z in CCP_ZONES] + [ZoneSpec(z, platform="rest") for z in REST_ZONES]
     results: list[dict[str, Any]] = []
@@ -135,7 +147,7 @@ def main(argv: Sequence[str] = ()) -> dict[str, Any]:
         "results": results,
         "markdown": markdown,
     }
-    write_results("api_cost", payload)
+    write_results("api_cost", payload, args.seed)
     return payload
 
 

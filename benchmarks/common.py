@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
+import base64
 import bisect
 import json
 import math
 import os
 import platform
+import random
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -21,6 +25,61 @@ from netcup_sandbox.sandbox import Sandbox
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
+# Seed of every random choice a benchmark makes (lag jitter, reload moments, TXT values, the sandbox's
+# loopback block) unless --seed says otherwise: a rerun on the same code repeats the same choices.
+DEFAULT_SEED = 20261202
+
+
+# ----- reproducibility ----------------------------------------------------------------------------------------------
+def add_seed_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help=f"seed of every random choice (default {DEFAULT_SEED})"
+    )
+
+
+def seeded(seed: int) -> random.Random:
+    """A generator for the benchmark's own choices; also seeds ``random`` for the sandbox's (address block, ids).
+
+    What the benchmark cannot seed: the ACME tokens Pebble hands out and Certbot's own randomness.
+    """
+    random.seed(seed)
+    return random.Random(seed)
+
+
+def random_txt_value(rng: random.Random) -> str:
+    """A 43-character base64url value, like an ACME dns-01 digest, drawn from ``rng``."""
+    return base64.urlsafe_b64encode(bytes(rng.getrandbits(8) for _ in range(32))).decode("ascii").rstrip("=")
+
+
+def git_commit(directory: Path = REPO_ROOT) -> str:
+    """``git rev-parse HEAD`` of ``directory``'s checkout, with "-dirty" when it has uncommitted changes.
+
+    Changes under benchmarks/results/ do not count (the benchmarks write them); untracked files do.
+    "unknown" outside a git checkout.
+    """
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(directory), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            [
+                "git",
+                "--no-optional-locks",
+                "-C",
+                str(directory),
+                "status",
+                "--porcelain",
+                "--",
+                ".",
+                ":(exclude)benchmarks/results",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("-dirty" if status.strip() else "")
 
 
 # ----- statistics -------------------------------------------------------------------------------------------------
@@ -88,6 +147,7 @@ def environment() -> dict[str, Any]:
     load = os.getloadavg()
     return {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+        "git_commit": git_commit(),
         "python": platform.python_version(),
         "certbot": certbot.__version__,
         "cpus": os.cpu_count(),
@@ -95,10 +155,13 @@ def environment() -> dict[str, Any]:
     }
 
 
-def write_results(name: str, payload: dict[str, Any]) -> Path:
-    """Write ``benchmarks/results/<name>.json`` (with the environment) and the markdown next to it."""
+def write_results(name: str, payload: dict[str, Any], seed: Optional[int]) -> Path:
+    """Write ``benchmarks/results/<name>.json`` (with the environment and the seed) and the markdown next to it.
+
+    ``seed``: the seed of the run's random choices (None: the benchmark makes none).
+    """
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    payload = {"benchmark": name, "environment": environment(), **payload}
+    payload = {"benchmark": name, "environment": environment(), "seed": seed, **payload}
     path = RESULTS_DIR / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     if "markdown" in payload:

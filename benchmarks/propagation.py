@@ -1,4 +1,4 @@
-"""Issue 3: how soon after the last nameserver serves the last record does the wait end, and at what query load.
+"""How soon after the last nameserver serves the last record does the wait end, and at what query load.
 
 Five sandbox nameservers with different lags and failure modes serve two zones; each run publishes
 fresh challenge records (new owner names, so every lagging server first answers NXDOMAIN) and measures
@@ -10,25 +10,27 @@ the time from "the last server serves the last record" (the sandbox knows that i
 at default settings (1 s step, 1200 s bound).  Every lag gets a random 0-1 s jitter per run, so that
 the moment a server catches up falls anywhere between two polls.  Goal: median <= 1 s, p95 <= 2.5 s.
 
-    python -m benchmarks.propagation [--quick | --repeats N]
+    python -m benchmarks.propagation [--quick | --repeats N] [--seed N]
 """
 
 from __future__ import annotations
 
 import argparse
 import random
-import secrets
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from benchmarks.common import (
+    add_seed_argument,
     fmt,
     last_serving_time,
     markdown_table,
     plugin_against,
     progress,
     query_load,
+    random_txt_value,
+    seeded,
     summarize,
     write_results,
 )
@@ -64,7 +66,7 @@ def jitter_lags(sandbox: Sandbox, rng: random.Random) -> None:
         server.lag = spec.lag + rng.uniform(0.0, JITTER)
 
 
-def run_wait(sandbox: Sandbox, index: int) -> dict[str, Any]:
+def run_wait(sandbox: Sandbox, index: int, rng: random.Random) -> dict[str, Any]:
     """Publish three values (two at one name, one in another zone) and wait for them directly."""
     owners = [
         (ZONES[0], f"_acme-challenge.w{index}"),
@@ -73,7 +75,7 @@ def run_wait(sandbox: Sandbox, index: int) -> dict[str, Any]:
     ]
     published = []
     for zone, hostname in owners:
-        record = sandbox.state.add_record(zone, hostname, "TXT", secrets.token_urlsafe(32))
+        record = sandbox.state.add_record(zone, hostname, "TXT", random_txt_value(rng))
         published.append((zone, f"{hostname}.{zone}", record))
     expected = [ExpectedRecord(zone, owner, record.destination) for zone, owner, record in published]
     nameservers = [Nameserver(s.name, s.address, s.port) for s in sandbox.servers]
@@ -122,10 +124,10 @@ def main(argv: Sequence[str] = ()) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=20, help="runs of each kind (default 20)")
     parser.add_argument("--quick", action="store_true", help="3 runs of each kind, to check that it works")
-    parser.add_argument("--seed", type=int, default=None, help="seed of the lag jitter")
+    add_seed_argument(parser)
     args = parser.parse_args(argv)
     repeats = 3 if args.quick else args.repeats
-    rng = random.Random(args.seed)
+    rng = seeded(args.seed)  # the lag jitter and the TXT values
 
     with Sandbox(servers=SERVERS, zones=[ZoneSpec(z) for z in ZONES]) as sandbox:
         credentials = sandbox.write_credentials(rest=False)
@@ -134,7 +136,7 @@ def main(argv: Sequence[str] = ()) -> dict[str, Any]:
         with plugin_against(sandbox):
             for index in range(repeats):
                 jitter_lags(sandbox, rng)
-                waits.append(run_wait(sandbox, index))
+                waits.append(run_wait(sandbox, index, rng))
                 jitter_lags(sandbox, rng)
                 performs.append(run_plugin(sandbox, credentials, index))
                 progress(
@@ -144,6 +146,19 @@ def main(argv: Sequence[str] = ()) -> dict[str, Any]:
         wait_stats = summarize([run["after_last_ready"] for run in waits])
         perform_stats = summarize([run["after_last_ready"] for run in performs])
         load = load_summary(sandbox, waits + performs)
+        per_run = {
+            kind: [
+                {
+                    "after_last_ready": round(run["after_last_ready"], 4),
+                    "seconds": round(run["until"] - run["since"], 4),
+                    "query_load": {
+                        server.name: query_load(server, run["since"], run["until"]) for server in sandbox.servers
+                    },
+                }
+                for run in kind_runs
+            ]
+            for kind, kind_runs in (("wait_for_propagation", waits), ("plugin_perform", performs))
+        }
 
     rows = []
     for label, stats in (("wait_for_propagation returns", wait_stats), ("plugin perform returns", perform_stats)):
@@ -188,9 +203,10 @@ def main(argv: Sequence[str] = ()) -> dict[str, Any]:
             "samples": [round(run["after_last_ready"], 4) for run in performs],
         },
         "query_load": load,
+        "runs": per_run,  # every run as measured: its wait and each server's queries during it
         "markdown": markdown,
     }
-    write_results("propagation", payload)
+    write_results("propagation", payload, args.seed)
     return payload
 
 

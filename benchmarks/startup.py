@@ -6,7 +6,7 @@ only when a certificate is requested.  Two throwaway virtualenvs under /tmp (reu
 with Certbot only, one with the same Certbot and this plugin (installed from a copy of the source tree,
 so that the checkout gets no build output).  The two ``certbot plugins`` commands run alternately.
 
-    python -m benchmarks.startup [--quick | --runs N]
+    python -m benchmarks.startup [--quick | --runs N] [--seed N]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import REPO_ROOT, markdown_table, progress, write_results
+from benchmarks.common import REPO_ROOT, add_seed_argument, markdown_table, progress, seeded, write_results
 
 VENV_ROOT = Path(tempfile.gettempdir()) / "bench-startup"
 SOURCE_FILES = ("setup.py", "pyproject.toml", "README.md", "LICENSE", "MANIFEST.in", "certbot_dns_netcup")
@@ -111,7 +111,9 @@ def main(argv: Sequence[str] = ()) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=20, help="timed runs of each command (default 20)")
     parser.add_argument("--quick", action="store_true", help="5 runs of each, to check that it works")
+    add_seed_argument(parser)
     args = parser.parse_args(argv)
+    seeded(args.seed)  # recorded for uniformity: this benchmark makes no random choice
     runs = 5 if args.quick else args.runs
     certbot = f"certbot=={certbot_version()}"
     bare = ensure_venv("certbot-only", [certbot])
@@ -170,7 +172,7 @@ def main(argv: Sequence[str] = ()) -> dict[str, Any]:
         "lazy_imports_ok": not heavy_added,
         "markdown": markdown,
     }
-    write_results("startup", payload)
+    write_results("startup", payload, args.seed)
     return payload
 
 

@@ -15,6 +15,10 @@ Choices where netcup's behaviour is unknown (documented here, not guessed silent
   without ``deleterecord`` is a 4013; an unknown id with ``deleterecord`` counts as deleted.
 - Request validation errors (malformed JSON, a bad ``domainname``) echo ``action`` as "",
   as in a captured real answer.
+- TXT destinations: the recordings show them as stored, without quotes (``"destination":
+  "challengetoken"``), and so does this double by default.  ``quote_txt_destinations`` makes it
+  show them in double quotes, as they stand in the zone file, for tests that the client's
+  matching does not depend on netcup never echoing the quotes.
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ class _Msg:
     FIELD = "Value in field {field} does not match requirements of type: {type}. "
     BAD_HOST = "The host must not be empty or consist of special characters."
     UNKNOWN_ID = "The DNS record with id {id} does not exist in this zone."
+    DUPLICATE = "The DNS record already exists."  # made up: whether netcup refuses duplicates is unknown
     UNKNOWN_ACTION = "The action {action} is not known."
     SESSION_FORMAT = (
         "Api session id in invalid format",
@@ -121,6 +126,7 @@ class CcpApi:
         self._sessions: dict[str, _Session] = {}
         self._recent: deque[float] = deque()  # times of requests let through, for the rate limit
         self._failed_logins = 0
+        self.quote_txt_destinations = False  # see the module's docstring
 
     # ----- test controls ------------------------------------------------------------------------
     def expire_all_sessions(self) -> None:
@@ -134,7 +140,7 @@ class CcpApi:
             return sum(1 for s in self._sessions.values() if not self._is_expired(s, now))
 
     # ----- HTTP entry ---------------------------------------------------------------------------
-    def handle(self, request: ApiRequest) -> Optional[ApiResponse]:
+    def handle(self, request: ApiRequest, scripted: bool = True) -> Optional[ApiResponse]:
         if not request.path.endswith("endpoint.php") or "JSON" not in request.query:
             self.log.record(f"{request.method} {request.path}", None, 404)
             return ApiResponse(404, {"Content-Type": "text/html"}, b"<html><body><h1>404 Not Found</h1></body></html>")
@@ -147,8 +153,10 @@ class CcpApi:
         client_id = param.get("clientrequestid")
         client_id = client_id if isinstance(client_id, str) else ""
 
-        fault = self.faults.script.take(action=action, domain=domain)
+        fault = self.faults.script.take(action=action, domain=domain) if scripted else None
         if fault is not None and fault.kind is not FaultKind.API_ERROR:
+            if fault.apply_first:
+                self.handle(request, scripted=False)  # carried out and logged as usual; its answer is lost
             self.log.record(action, domain, fault_outcome(fault))
             return transport_fault_response(fault, request)
         try:
@@ -275,7 +283,7 @@ class CcpApi:
             if zone.external_dns or not zone.records:
                 short, long = _Msg.RECORDS_EMPTY
                 raise CcpError(5029, short, long.format(zone=zone.name))
-            return _Msg.RECORDS_OK, {"dnsrecords": [r.as_ccp() for r in zone.records]}
+            return _Msg.RECORDS_OK, {"dnsrecords": [self._shown(r) for r in zone.records]}
 
     def _update_dns_records(self, param: dict[str, Any], session_id: str) -> Result:
         zone = self._ccp_zone(param, _Msg.UPDATE_NOT_FOUND)
@@ -295,12 +303,25 @@ class CcpApi:
                     if index is None:
                         raise _validation(_Msg.UNKNOWN_ID.format(id=record_id))
                     records[index] = Record(record_id, *fields)
-                elif not any((r.hostname, r.type, r.destination) == fields[:3] for r in records):
+                elif self.faults.refuse_duplicates and any(
+                    (r.hostname, r.type, r.destination) == fields[:3] for r in records
+                ):
+                    raise _validation(_Msg.DUPLICATE)
+                elif self.faults.duplicate_adds or not any(
+                    (r.hostname, r.type, r.destination) == fields[:3] for r in records
+                ):
                     records.append(Record(self.state.new_id(), *fields))
             if records != zone.records:
                 zone.records = records
                 self.state.commit(zone)
-            return _Msg.UPDATE_OK, {"dnsrecords": [r.as_ccp() for r in zone.records]}
+            return _Msg.UPDATE_OK, {"dnsrecords": [self._shown(r) for r in zone.records]}
+
+    def _shown(self, record: Record) -> dict[str, Any]:
+        """A record as the API lists it (TXT destinations quoted if ``quote_txt_destinations``)."""
+        shown = record.as_ccp()
+        if self.quote_txt_destinations and record.type == "TXT":
+            shown["destination"] = '"' + record.destination + '"'
+        return shown
 
 
 def _validated_record(raw: dict[str, Any]) -> tuple[Optional[str], bool, tuple[str, str, str, str]]:

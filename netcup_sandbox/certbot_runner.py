@@ -8,14 +8,28 @@ With ``resolv_conf``, Certbot runs in a private mount namespace in which that fi
 bind-mounted over /etc/resolv.conf: the plugin's own DNS lookups (CNAMEs, NS sets,
 nameserver addresses) then go to the sandbox's resolver as they would go to the
 host's in real use, without any test-only option, and nothing leaves loopback.
+
+Where this runs (``private_resolv_conf_unavailable`` says why not, and the test
+modules skip with that reason):
+- as root: ``unshare --mount`` and a bind mount; the sandbox binds port 53 on 127.A.B.x;
+- unprivileged: ``unshare --user --map-root-user --mount`` (Certbot is root only inside
+  its own user namespace), where the kernel allows unprivileged user namespaces with
+  mounts, and only where this user may bind port 53 on loopback (CAP_NET_BIND_SERVICE, or
+  ``net.ipv4.ip_unprivileged_port_start`` <= 53, as in Docker's default): resolv.conf
+  cannot name a port, so the sandbox's resolver must listen on 53;
+- anywhere else: nowhere (skipped), since Certbot would ask the host's resolvers.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import random
 import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,31 +47,81 @@ class PrivateResolvConfUnavailable(RuntimeError):
     """Running a command with its own /etc/resolv.conf is not possible here (see the message)."""
 
 
-def private_resolv_conf_unavailable() -> Optional[str]:
-    """Why a command cannot get its own /etc/resolv.conf here, or None when it can.
+_BIND_SCRIPT = 'mount --bind "$0" /etc/resolv.conf && exec "$@"'
 
-    Bind-mounting needs root (CAP_SYS_ADMIN) and util-linux's ``unshare``.
+
+def _is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def _namespace_prefix() -> list[str]:
+    """How to enter a private mount namespace: directly as root, else inside a new user namespace."""
+    return [UNSHARE, "--mount"] if _is_root() else [UNSHARE, "--user", "--map-root-user", "--mount"]
+
+
+@functools.cache
+def _namespace_unavailable() -> Optional[str]:
+    """Why a file cannot be bind-mounted over /etc/resolv.conf in a private namespace here, or None (tried)."""
+    with tempfile.TemporaryDirectory(prefix="netcup-namespace-probe-") as directory:
+        probe = Path(directory) / "resolv.conf"
+        probe.write_text("nameserver 127.0.0.1 # netcup-userns-probe\n", encoding="ascii")
+        command = [*_namespace_prefix(), "sh", "-c", _BIND_SCRIPT, str(probe), "cat", "/etc/resolv.conf"]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+        except (OSError, subprocess.SubprocessError) as error:
+            return f"{' '.join(_namespace_prefix())} cannot run here ({error})"
+    if done.returncode != 0 or "netcup-userns-probe" not in done.stdout:
+        detail = " ".join(done.stderr.split())[:200] or f"exit status {done.returncode}"
+        needs = "CAP_SYS_ADMIN" if _is_root() else "root, or unprivileged user namespaces with mounts"
+        return f"a private /etc/resolv.conf needs {needs} ({' '.join(_namespace_prefix())} failed here: {detail})"
+    return None
+
+
+@functools.cache
+def port53_unavailable() -> Optional[str]:
+    """Why the sandbox cannot bind its DNS servers on port 53 of loopback addresses here, or None."""
+    if _is_root():
+        return None
+    address = f"127.{random.randint(2, 254)}.{random.randint(0, 255)}.{random.randint(2, 254)}"
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        with socket.socket(socket.AF_INET, kind) as probe:
+            try:
+                probe.bind((address, 53))
+            except PermissionError:
+                return (
+                    "the sandbox's resolver must listen on port 53 (resolv.conf names no port), which needs root, "
+                    "CAP_NET_BIND_SERVICE or net.ipv4.ip_unprivileged_port_start <= 53"
+                )
+            except OSError as error:
+                return f"cannot bind port 53 on {address}: {error}"
+    return None
+
+
+def private_resolv_conf_unavailable() -> Optional[str]:
+    """Why a command cannot get its own /etc/resolv.conf naming a sandbox resolver here, or None.
+
+    Needs util-linux's ``unshare``; root, or an unprivileged user namespace allowing mounts;
+    and port 53 on loopback for the sandbox's resolver (see the module's docstring).
     """
-    if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        return "a private /etc/resolv.conf needs root (unshare --mount and mount --bind)"
     if shutil.which(UNSHARE) is None:
         return f"a private /etc/resolv.conf needs the '{UNSHARE}' command (util-linux)"
-    return None
+    return port53_unavailable() or _namespace_unavailable()
 
 
 def with_private_resolv_conf(command: Sequence[str], resolv_conf: str) -> list[str]:
     """``command`` wrapped to run in a new mount namespace where ``resolv_conf`` is /etc/resolv.conf.
 
-    unshare makes the namespace's mounts private, so the bind mount never shows
-    outside it; it ends with the command.  The file and the command reach the
-    shell as positional arguments, so nothing in them needs quoting.
+    As root a mount namespace; otherwise a user namespace (mapping this user to root inside it)
+    with its own mount namespace.  unshare makes the namespace's mounts private, so the bind mount
+    never shows outside it; it ends with the command.  unshare and sh exec the command (no fork),
+    so a signal sent to the process reaches the command itself.  The file and the command reach
+    the shell as positional arguments, so nothing in them needs quoting.
     Raises ``PrivateResolvConfUnavailable`` when this is not possible here.
     """
     reason = private_resolv_conf_unavailable()
     if reason is not None:
         raise PrivateResolvConfUnavailable(reason)
-    script = 'mount --bind "$0" /etc/resolv.conf && exec "$@"'
-    return [UNSHARE, "--mount", "sh", "-c", script, str(Path(resolv_conf).resolve()), *command]
+    return [*_namespace_prefix(), "sh", "-c", _BIND_SCRIPT, str(Path(resolv_conf).resolve()), *command]
 
 
 def write_resolv_conf(path: Path, nameserver: str) -> Path:
@@ -127,7 +191,7 @@ class CertbotRunner:
     """Runs Certbot with private --config-dir/--work-dir/--logs-dir under ``workdir``.
 
     ``resolv_conf``: a file Certbot sees as /etc/resolv.conf (see ``with_private_resolv_conf``);
-    None runs it with the host's own.
+    None runs it with the host's own (never in the tests: see tests/conftest.py).
     """
 
     def __init__(
@@ -164,18 +228,40 @@ class CertbotRunner:
             "--register-unsafely-without-email",
         ]
 
-    def run(self, subcommand: Sequence[str], cert_name: str = "") -> CertbotResult:
-        """Run ``certbot <subcommand...> <common args>``; never raises on a non-zero exit."""
+    def command(self, subcommand: Sequence[str]) -> tuple[list[str], list[str]]:
+        """(certbot's own arguments, the command line that runs them, in the private namespace if any)."""
         args = [str(self.executable), *subcommand, *self.common_args()]
         command = args if self.resolv_conf is None else with_private_resolv_conf(args, self.resolv_conf)
-        env = {**os.environ, "REQUESTS_CA_BUNDLE": str(self.ca_bundle), **self.extra_env}
+        return args, command
+
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, "REQUESTS_CA_BUNDLE": str(self.ca_bundle), **self.extra_env}
+
+    def start(self, subcommand: Sequence[str]) -> subprocess.Popen[str]:
+        """Start ``certbot <subcommand...> <common args>`` and return at once (stdout and stderr piped).
+
+        The process is Certbot itself (see ``with_private_resolv_conf``): signal it directly.
+        """
+        _, command = self.command(subcommand)
+        return subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.environment(),
+        )
+
+    def run(self, subcommand: Sequence[str], cert_name: str = "") -> CertbotResult:
+        """Run ``certbot <subcommand...> <common args>``; never raises on a non-zero exit."""
+        args, command = self.command(subcommand)
         started = time.monotonic()
         completed = subprocess.run(
             command,
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
-            env=env,
+            env=self.environment(),
             timeout=CERTBOT_TIMEOUT,
             check=False,
         )
@@ -197,10 +283,7 @@ class CertbotRunner:
     ) -> CertbotResult:
         """``certbot certonly --authenticator dns-netcup`` for ``domains`` (first one names the lineage)."""
         name = cert_name or domains[0].lstrip("*.")
-        subcommand = ["certonly", "--authenticator", "dns-netcup", "--cert-name", name, *plugin_args]
-        for domain in domains:
-            subcommand += ["-d", domain]
-        return self.run(subcommand, cert_name=name)
+        return self.run(certonly_subcommand(domains, plugin_args, name), cert_name=name)
 
     def renew(self, cert_name: str, extra: Sequence[str] = ()) -> CertbotResult:
         """``certbot renew --force-renewal`` of one lineage, from its saved renewal config."""
@@ -211,6 +294,14 @@ class CertbotRunner:
         """Certbot's own debug log (letsencrypt.log) of the latest run."""
         log = self.logs_dir / "letsencrypt.log"
         return log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+
+
+def certonly_subcommand(domains: Sequence[str], plugin_args: Sequence[str], cert_name: str) -> list[str]:
+    """``certonly --authenticator dns-netcup --cert-name <cert_name> <plugin_args> -d <domain>...``."""
+    subcommand = ["certonly", "--authenticator", "dns-netcup", "--cert-name", cert_name, *plugin_args]
+    for domain in domains:
+        subcommand += ["-d", domain]
+    return subcommand
 
 
 # ----- reading what was issued --------------------------------------------------
@@ -267,13 +358,14 @@ def verify_chain(fullchain: Sequence[x509.Certificate], root: x509.Certificate) 
 
 
 def private_resolv_conf_marks() -> list[Any]:
-    """pytest marks for a module whose Certbot runs find nameservers through a private /etc/resolv.conf."""
+    """pytest marks for a module that runs the real Certbot: every Certbot run sees a private
+    /etc/resolv.conf naming the sandbox's resolver (tests/conftest.py), so the module needs a
+    sandbox on port 53 and is skipped, with the reason, where that is impossible."""
     import pytest
 
     reason = private_resolv_conf_unavailable()
     return [
         pytest.mark.e2e,
-        pytest.mark.root,
         pytest.mark.timeout(300),
-        pytest.mark.skipif(reason is not None, reason=reason or ""),
+        pytest.mark.skipif(reason is not None, reason=f"Certbot cannot be kept to the sandbox's DNS: {reason}"),
     ]

@@ -40,6 +40,10 @@ class Fault:
     # REST API_ERROR
     error_code: str = "internalServerError"
     message: str = ""
+    # RESET/HANG: carry the request out first, then lose its answer (the client cannot know it was done).
+    apply_first: bool = False
+    # HANG: ends as soon as this is set (see ``release``), else after hang_seconds or at server stop.
+    release: Optional[threading.Event] = field(default=None, compare=False)
     # Filters: CCP matches action (+ domain); REST matches method, path prefix (+ domain).
     action: Optional[str] = None
     method: Optional[str] = None
@@ -60,8 +64,18 @@ class Fault:
         return cls(FaultKind.RESET)
 
     @classmethod
-    def hang(cls, seconds: float = 30.0) -> Fault:
-        return cls(FaultKind.HANG, hang_seconds=seconds)
+    def hang(cls, seconds: float = 30.0, release: Optional[threading.Event] = None) -> Fault:
+        """Hold the request unanswered; ``release.set()`` ends the hold (the connection is then dropped)."""
+        return cls(FaultKind.HANG, hang_seconds=seconds, release=release)
+
+    @classmethod
+    def lost_answer(cls) -> Fault:
+        """Carry the request out, then reset the connection: the client retries a change already made."""
+        return cls(FaultKind.RESET, apply_first=True)
+
+    def after_applying(self) -> Fault:
+        """This RESET or HANG, but the request is carried out first (its answer is what gets lost)."""
+        return dataclasses.replace(self, apply_first=True)
 
     @classmethod
     def ccp_error(cls, statuscode: int, shortmessage: str, longmessage: str) -> Fault:
@@ -133,6 +147,10 @@ class CcpFaults:
     # netcup locks API access after repeated failed requests (how many is not known): after this many
     # failed logins every login, right or wrong, is answered with the lockout text.  0: never.
     lockout_after_failed_logins: int = 0
+    # Whether netcup refuses an exact duplicate (same hostname, type, destination) is unknown: by default an
+    # identical add is a no-op; True adds another copy with its own id.
+    duplicate_adds: bool = False
+    refuse_duplicates: bool = False  # True: such an add is refused with a 4013 (the whole call changes nothing)
     script: FaultScript = field(default_factory=FaultScript)
 
 
@@ -158,7 +176,13 @@ def transport_fault_response(fault: Fault, request: ApiRequest) -> Optional[ApiR
     if fault.kind is FaultKind.INVALID_JSON:
         return ApiResponse(200, {"Content-Type": "application/json"}, b'{"status":"success","result":[{"id":')
     if fault.kind is FaultKind.HANG:
-        request.cancelled.wait(fault.hang_seconds)
+        deadline = time.monotonic() + fault.hang_seconds
+        release = fault.release
+        while not request.cancelled.is_set() and time.monotonic() < deadline:
+            if release is None:
+                request.cancelled.wait(deadline - time.monotonic())
+            elif release.wait(min(0.05, max(0.0, deadline - time.monotonic()))):
+                break
         return None
     if fault.kind is FaultKind.RESET:
         return None

@@ -75,14 +75,16 @@ class RestApi:
         self._created: dict[tuple[str, str, str], float] = {}
 
     # ----- HTTP entry ---------------------------------------------------------------------------
-    def handle(self, request: ApiRequest) -> Optional[ApiResponse]:
+    def handle(self, request: ApiRequest, scripted: bool = True) -> Optional[ApiResponse]:
         path = request.path.rstrip("/") or "/"
         template, params, methods = _route(path)
         operation = f"{request.method} {template or path}"
         domain = self._domain_name(request, params)
 
-        fault = self.faults.script.take(method=request.method, path=path, domain=domain)
+        fault = self.faults.script.take(method=request.method, path=path, domain=domain) if scripted else None
         if fault is not None and fault.kind is not FaultKind.API_ERROR:
+            if fault.apply_first:
+                self.handle(request, scripted=False)  # carried out and logged as usual; its answer is lost
             self.log.record(operation, domain, fault_outcome(fault))
             return transport_fault_response(fault, request)
         try:

@@ -122,19 +122,29 @@ def unreadable_file_error(path: str) -> str:
         with pytest.raises(errors.PluginError) as caught:
             plugin.perform([])
         return str(caught.value)
-    # root reads every file: ask as the unprivileged user "nobody" in a child process instead.
+    # root reads every file: ask as the unprivileged user "nobody" in a child process instead.  The child
+    # starts as root and imports everything first (the clone and its .venv may sit in a directory only
+    # root may enter, e.g. under a 0700 home), then drops to nobody before the plugin reads the file.
     script = (
-        "import sys\n"
+        "import importlib, os, pkgutil, sys\n"
+        "import certbot_dns_netcup, netcup_sandbox.plugin_harness\n"
         "from certbot import errors\n"
-        "from netcup_sandbox.plugin_harness import make_authenticator\n"
+        "for module in pkgutil.walk_packages(certbot_dns_netcup.__path__, 'certbot_dns_netcup.'):\n"
+        "    if not module.name.endswith('__main__'):\n"
+        "        importlib.import_module(module.name)\n"
+        "import requests, dns.resolver, dns.message, dns.query  # imported lazily by the plugin\n"
+        "os.setgroups([])\n"
+        "os.setgid(65534)\n"
+        "os.setuid(65534)\n"
+        "print('euid', os.geteuid())\n"
         "try:\n"
-        f"    make_authenticator({path!r}).perform([])\n"
+        f"    netcup_sandbox.plugin_harness.make_authenticator({path!r}).perform([])\n"
         "except errors.PluginError as error:\n"
         "    print('PluginError:', error)\n"
     )
     os.chmod(os.path.dirname(path), 0o755)
     completed = subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", script],
+        [sys.executable, "-c", script],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -142,12 +152,14 @@ def unreadable_file_error(path: str) -> str:
         check=False,
     )
     assert "Traceback" not in completed.stderr, completed.stderr
+    assert completed.returncode == 0 and completed.stdout.startswith("euid 65534\n"), completed
     return completed.stdout
 
 
 def test_unreadable_credentials_file(box: Box) -> None:
-    # A directory others may enter (pytest's own temporary directories are private to root).
-    directory = tempfile.mkdtemp(prefix="netcup-unreadable-")
+    # A directory others may enter (pytest's own temporary directories are private to root; so may
+    # TMPDIR be): the child, as nobody, must reach the file to be refused reading it.
+    directory = tempfile.mkdtemp(prefix="netcup-unreadable-", dir="/tmp" if os.path.isdir("/tmp") else None)
     try:
         path = box.sandbox.write_credentials(os.path.join(directory, "private.ini"))
         message = unreadable_file_error(path)

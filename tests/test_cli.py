@@ -9,7 +9,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -151,23 +150,54 @@ def test_silent_server_is_reported_and_not_fatal_while_another_answers(tmp_path,
     assert [s["reachable"] for s in report["servers"]] == [True, False]
 
 
+# The check in a child process (so that Ctrl-C goes to it, never to pytest), its "system resolver"
+# the sandbox's recursive resolver as in ``Run``: argv is the resolver's address and port, then the command line.
+CHECK_IN_A_CHILD = """
+import sys
+import dns.resolver
+from certbot_dns_netcup._internal.cli import main
+
+def sandbox_resolver():
+    resolver = dns.resolver.Resolver(configure=False)
+    resolver.nameservers = [sys.argv[1]]
+    resolver.port = int(sys.argv[2])
+    resolver.lifetime = 5
+    return resolver
+
+sys.exit(main(sys.argv[3:], sandbox_resolver))
+"""
+
+
 def test_ctrl_c_during_the_probe_removes_the_record(sandbox):
     sandbox.server("third-dns.netcup.net").lag = 3600  # the probe cannot finish by itself
     credentials = sandbox.write_credentials(rest=False)
     owner = "_acme-challenge.example.test"
+    resolver = sandbox.system_resolver
+    argv = ["check", "example.test", "--credentials", credentials, "--probe", "--timeout", "60"]
+    argv += ["--nameservers", sandbox.nameservers_option]
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHECK_IN_A_CHILD, resolver.address, str(resolver.port), *argv],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
-    def interrupt_once_created() -> None:
-        wait_until(lambda: sandbox.state.txt_values(owner), timeout=30, message="probe record created")
-        os.kill(os.getpid(), signal.SIGINT)
+    def probe_record_created() -> bool:
+        assert child.poll() is None, "the check ended before its probe record was created"
+        return bool(sandbox.state.txt_values(owner))
 
-    interrupter = threading.Thread(target=interrupt_once_created)
-    interrupter.start()
     try:
-        run = Run(sandbox, "example.test", "--credentials", credentials, "--probe", "--timeout", "60")
+        wait_until(probe_record_created, timeout=60, message="probe record created")
+        child.send_signal(signal.SIGINT)
+        _, err = child.communicate(timeout=60)
     finally:
-        interrupter.join()
-    assert run.status == 130
-    assert f"The throwaway record {owner} was removed again" in run.err
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    assert child.returncode == 130, err
+    assert "Traceback" not in err
+    assert f"The throwaway record {owner} was removed again" in err
     assert sandbox.ccp_api.log.count("updateDnsRecords") == 2
     assert sandbox.state.all_txt_records() == []
     assert sandbox.ccp_api.log.count("logout") == 1

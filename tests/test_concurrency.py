@@ -5,41 +5,52 @@ remove its own record only.  Two real certbot processes (separate config dirs, a
 would have) run at once against Pebble and the sandbox.
 
 Also here, because it needs the real certbot: Ctrl-C (SIGINT) during the wait removes the records.
+
+No clock decides anything: one nameserver serves nothing until the test has seen, in the zone
+and in the nameservers' query logs, what it waits for (both runs' records at once; the wait
+begun), and the only process signalled is the Certbot the test started.
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from netcup_sandbox.certbot_runner import CertbotResult, CertbotRunner, load_certificate, subject_alt_names
+from netcup_sandbox.certbot_runner import (
+    CERTBOT_TIMEOUT,
+    CertbotRunner,
+    certonly_subcommand,
+    load_certificate,
+    private_resolv_conf_marks,
+    subject_alt_names,
+)
 from netcup_sandbox.checks import challenge_owner
 from netcup_sandbox.pebble import Pebble
 from netcup_sandbox.sandbox import Sandbox, ZoneSpec, servers_with_lags, wait_until
 from tests.reliability_support import ZoneSnapshot
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+# Certbot sees the sandbox's resolver as /etc/resolv.conf (tests/conftest.py): the sandbox binds port 53.
+pytestmark = private_resolv_conf_marks()
 
 CCP_ZONE = "shared.test"
 REST_ZONE = "shared-cloud.test"
 INTERRUPTED_ZONE = "interrupted.test"
 UNRELATED_TXT = "unrelated-verification-token"
-# One server lags, so every run waits a moment: long enough for the two runs' records to coexist.
 LAGS = (0.0, 0.5, 2.0)
-BOUND = 60
+HOLD = 3600.0  # a lag that keeps every wait from ending until the test releases it
+BOUND = 120
 
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     zones = (ZoneSpec(CCP_ZONE), ZoneSpec(REST_ZONE, platform="rest"), ZoneSpec(INTERRUPTED_ZONE))
-    with Sandbox(str(tmp_path_factory.mktemp("sandbox")), servers=servers_with_lags(LAGS), zones=zones) as box:
+    workdir = str(tmp_path_factory.mktemp("sandbox"))
+    with Sandbox(workdir, servers=servers_with_lags(LAGS), zones=zones, port53=True) as box:
         for zone in (CCP_ZONE, INTERRUPTED_ZONE):
             box.state.add_record(zone, "_acme-challenge", "TXT", UNRELATED_TXT)
         yield box
@@ -62,8 +73,24 @@ def plugin_args(sandbox: Sandbox, credentials: str) -> list[str]:
 
 
 def host(pebble: Pebble, certbot: CertbotRunner, name: str, tmp_path: Path) -> CertbotRunner:
-    """Another machine: its own Certbot directories and ACME account, the same CA bundle."""
-    return CertbotRunner(tmp_path / name, pebble.directory_url, certbot.ca_bundle)
+    """Another machine: its own Certbot directories and ACME account, the same CA bundle and resolver."""
+    return CertbotRunner(tmp_path / name, pebble.directory_url, certbot.ca_bundle, resolv_conf=certbot.resolv_conf)
+
+
+def finish(process: subprocess.Popen[str]) -> tuple[int, str]:
+    """Wait for a Certbot the test started (killing it if it hangs); its exit status and output."""
+    try:
+        stdout, stderr = process.communicate(timeout=CERTBOT_TIMEOUT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    return process.returncode, stdout + stderr
+
+
+def still_running(processes: dict[str, subprocess.Popen[str]]) -> None:
+    exited = [name for name, process in processes.items() if process.poll() is not None]
+    assert not exited, f"Certbot {exited} exited early"
 
 
 def txt_values_over_time(sandbox: Sandbox, zone: str, owner: str) -> list[set[str]]:
@@ -77,28 +104,32 @@ def test_two_hosts_renewing_the_same_zone_at_once_both_succeed(
 ) -> None:
     before = ZoneSnapshot.take(sandbox)
     history_start = len(sandbox.state.zones[zone].history)
+    owner = challenge_owner(zone)
     runs = {"apex": [zone], "wildcard": [f"*.{zone}"]}
     hosts = {name: host(pebble, certbot, name, tmp_path) for name in runs}
-    results: dict[str, CertbotResult] = {}
-    start = threading.Barrier(len(runs))
+    slow = sandbox.servers[-1]
+    processes: dict[str, subprocess.Popen[str]] = {}
+    slow.lag = HOLD  # neither run's wait can end until both records are in the zone
+    try:
+        for name, domains in runs.items():
+            processes[name] = hosts[name].start(certonly_subcommand(domains, plugin_args(sandbox, credentials), name))
 
-    def renew(name: str) -> None:
-        start.wait()
-        results[name] = hosts[name].certonly(runs[name], plugin_args(sandbox, credentials), cert_name=name)
+        def both_published() -> bool:
+            still_running(processes)
+            return len(set(sandbox.state.txt_values(owner)) - {UNRELATED_TXT}) == 2
 
-    threads = [threading.Thread(target=renew, args=(name,)) for name in runs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+        wait_until(both_published, timeout=CERTBOT_TIMEOUT, message="both runs' records in the zone at once")
+    finally:
+        slow.lag = LAGS[-1]
+        outcomes = {name: finish(process) for name, process in processes.items()}
 
     for name, domains in runs.items():
-        result = results[name]
-        assert result.returncode == 0, result.describe()
-        assert "Traceback" not in result.output
-        assert subject_alt_names(load_certificate(result.cert_path)) == set(domains)
-    # The two runs really overlapped: at some moment the zone held both challenge values.
-    owner = challenge_owner(zone)
+        returncode, output = outcomes[name]
+        assert returncode == 0, output
+        assert "Traceback" not in output
+        cert = hosts[name].config_dir / "live" / name / "cert.pem"
+        assert subject_alt_names(load_certificate(cert)) == set(domains)
+    # The zone's history agrees: at one moment it held both challenge values.
     ours = [values - {UNRELATED_TXT} for values in txt_values_over_time(sandbox, zone, owner)[history_start:]]
     assert max(len(values) for values in ours) == 2, f"the runs did not overlap: {ours}"
     # Both cleaned up their own record and nothing else.
@@ -114,34 +145,21 @@ def test_ctrl_c_of_a_real_certbot_during_the_wait_removes_the_records(
     slow.lag = 3600  # the wait cannot end by itself
     owner = challenge_owner(INTERRUPTED_ZONE)
     since = time.monotonic()
-    args = [
-        str(certbot.executable),
-        "certonly",
-        "--authenticator",
-        "dns-netcup",
-        "--cert-name",
-        INTERRUPTED_ZONE,
-        "-d",
-        INTERRUPTED_ZONE,
-        *plugin_args(sandbox, credentials),
-        *certbot.common_args(),
-    ]
-    env = {**os.environ, "REQUESTS_CA_BUNDLE": str(certbot.ca_bundle)}
-    process = subprocess.Popen(
-        args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-    )
+    subcommand = certonly_subcommand([INTERRUPTED_ZONE], plugin_args(sandbox, credentials), INTERRUPTED_ZONE)
+    process = certbot.start(subcommand)  # Certbot itself (no shell or unshare in between): the one to signal
+
+    def wait_has_begun() -> bool:
+        still_running({"interrupted": process})
+        return bool(slow.log.matching(owner, "TXT", since=since))  # the lagging server was asked
+
     try:
-        # The wait has begun once the lagging server was asked about the record.
-        wait_until(lambda: slow.log.matching(owner, "TXT", since=since), timeout=60, message="the wait has begun")
+        wait_until(wait_has_begun, timeout=CERTBOT_TIMEOUT, message="the wait has begun")
         process.send_signal(signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=60)
     finally:
         slow.lag = LAGS[2]
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-    assert process.returncode != 0
-    assert "Traceback" not in stdout + stderr
+        returncode, output = finish(process)
+    assert returncode != 0
+    assert "Traceback" not in output
     values = txt_values_over_time(sandbox, INTERRUPTED_ZONE, owner)
     assert any(len(v - {UNRELATED_TXT}) == 1 for v in values), "the record was never created"
     after = ZoneSnapshot.take(sandbox)

@@ -219,9 +219,29 @@ def test_garbled_json_is_a_validation_error(ccp: Ccp) -> None:
     assert "JSON decode failed" in answer["longmessage"]
 
 
+def test_a_wrong_login_gets_the_rate_limit_text_as_from_netcup(ccp: Ccp) -> None:
+    answer = ccp.post("login", customernumber="1", apikey="k", apipassword="p")
+    assert (answer["statuscode"], answer["shortmessage"]) == (4013, "Validation Error.")
+    assert answer["longmessage"].startswith("More than 180 requests per minute. Please wait and retry later.")
+
+
+def test_repeated_wrong_logins_lock_every_login_out_when_switched_on(ccp: Ccp) -> None:
+    ccp.api.faults.lockout_after_failed_logins = 2
+    wrong = [ccp.post("login", customernumber="1", apikey="k", apipassword="p") for _ in range(2)]
+    assert all(a["longmessage"].startswith("More than") for a in wrong)
+    right = ccp.post(
+        "login",
+        customernumber=ccp.state.customer_number,
+        apikey=ccp.state.api_key,
+        apipassword=ccp.state.api_password,
+    )
+    assert right["longmessage"] == "Too many error messages, please check your commands."
+
+
 def test_rate_limit_rejects_requests_beyond_the_window(ccp: Ccp) -> None:
     ccp.api.faults.rate_limit_per_minute = 3
-    answers = [ccp.post("login", customernumber="1", apikey="k", apipassword="p") for _ in range(4)]
+    # Requests with no valid session: each is answered (4001) and counted, until the limit answers instead.
+    answers = [ccp.post("infoDnsZone", domainname="example.com") for _ in range(4)]
     assert [a["longmessage"].startswith("More than") for a in answers] == [False, False, False, True]
     assert answers[3]["statuscode"] == 4013
     assert answers[3]["longmessage"].startswith("More than 3 requests per minute. Please wait and retry later.")

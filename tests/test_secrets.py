@@ -5,18 +5,25 @@ in any file under Certbot's config, work and logs directories.
 The runs cover both APIs, a retried API failure, a session that netcup ends during the run (so
 the plugin logs in twice), a run that fails on a wrong password, and one whose wait runs out.
 Session ids are read from the CCP double, which records each one it issues.
+
+The session is ended at a point fixed by the sandbox's logs, not by a clock: once a nameserver
+has been asked for the challenge record (the wait has begun), while one nameserver holds the
+wait open until then.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from netcup_sandbox.certbot_runner import CertbotResult, CertbotRunner
+from netcup_sandbox.certbot_runner import CertbotResult, CertbotRunner, private_resolv_conf_marks
 from netcup_sandbox.faults import Fault
-from netcup_sandbox.sandbox import Sandbox, ZoneSpec, servers_with_lags
+from netcup_sandbox.sandbox import Sandbox, ZoneSpec, servers_with_lags, wait_until
 from tests.reliability_support import (
     DISTINCT_API_KEY,
     DISTINCT_API_PASSWORD,
@@ -25,12 +32,15 @@ from tests.reliability_support import (
     distinct_state,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+# Certbot sees the sandbox's resolver as /etc/resolv.conf (tests/conftest.py): the sandbox binds port 53.
+pytestmark = private_resolv_conf_marks()
 
 CCP_ZONE = "secret-ccp.test"
 REST_ZONE = "secret-rest.test"
 FAILING_ZONE = "secret-fail.test"
 WRONG_PASSWORD = "LeakCanary-the-wrong-password-4d1a"
+LAGS = (0, 0.5, 1.5)
+HOLD = 3600.0  # a lag that keeps the wait from ending by itself
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +48,10 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     zones = (ZoneSpec(CCP_ZONE), ZoneSpec(REST_ZONE, platform="rest"), ZoneSpec(FAILING_ZONE))
     with Sandbox(
         str(tmp_path_factory.mktemp("sandbox")),
-        servers=servers_with_lags([0, 0.5, 1.5]),
+        servers=servers_with_lags(LAGS),
         zones=zones,
         state=distinct_state(),
+        port53=True,
     ) as box:
         yield box
 
@@ -55,6 +66,40 @@ def plugin_args(sandbox: Sandbox, credentials: str, bound: int = 60) -> list[str
         "--dns-netcup-nameservers",
         sandbox.nameservers_option,
     ]
+
+
+@contextmanager
+def sessions_ended_once_the_wait_begins(sandbox: Sandbox, owner: str) -> Iterator[list[float]]:
+    """End every CCP session (as netcup does, early) once a nameserver was asked for ``owner``'s TXT record.
+
+    The slowest nameserver serves nothing until then, so the wait (and with it the cleanup, which
+    needs the session) cannot get ahead of the expiry.  Yields a list that gets the expiry's time.
+    """
+    since = time.monotonic()
+    run_over = threading.Event()
+    ended: list[float] = []
+    slow = sandbox.servers[-1]
+    slow.lag = HOLD
+
+    def began() -> bool:
+        return run_over.is_set() or any(server.log.matching(owner, "TXT", since=since) for server in sandbox.servers)
+
+    def watch() -> None:
+        try:
+            wait_until(began, timeout=240, message="the wait has begun")
+            if not run_over.is_set():
+                sandbox.ccp_api.expire_all_sessions()
+                ended.append(time.monotonic())
+        finally:
+            slow.lag = LAGS[-1]
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield ended
+    finally:
+        run_over.set()
+        watcher.join()
 
 
 def files_under(*directories: Path) -> dict[Path, str]:
@@ -79,11 +124,17 @@ def test_no_credential_or_session_id_in_any_output_at_vvv(
 
     # 1. Both APIs, one failed request retried, and netcup ending the session during the wait.
     sandbox.ccp_api.faults.script.add(Fault.gateway_error(502).only(action="updateDnsRecords"))
-    sandbox.ccp_api.faults.session_ttl = 1.0
-    results.append(certbot.certonly([CCP_ZONE, f"*.{CCP_ZONE}", REST_ZONE], plugin_args(sandbox, good)))
+    started = time.monotonic()
+    with sessions_ended_once_the_wait_begins(sandbox, f"_acme-challenge.{CCP_ZONE}") as ended:
+        results.append(certbot.certonly([CCP_ZONE, f"*.{CCP_ZONE}", REST_ZONE], plugin_args(sandbox, good)))
     assert results[-1].returncode == 0, results[-1].describe()
-    assert sandbox.ccp_api.log.count("login") >= 2, "the session never expired: the run did not log in again"
-    sandbox.ccp_api.faults.session_ttl = 900.0
+    assert ended, "the wait never began"
+    calls = [c for c in sandbox.ccp_api.log.calls() if c.at >= started]
+    assert sandbox.ccp_api.faults.script.pending() == 0 and 502 in [c.outcome for c in calls]
+    # In this order: a login, the session ended, a call refused for it (4001), a second login.
+    logins = [c.at for c in calls if c.operation == "login"]
+    refused = [c.at for c in calls if c.outcome == 4001]
+    assert len(logins) == 2 and logins[0] < ended[0] < refused[0] < logins[1], calls
 
     # 2. A wrong password: the refusal is logged at length at -vvv.
     wrong = sandbox.write_credentials(str(tmp_path / "wrong.ini"), rest=False, dns_netcup_api_password=WRONG_PASSWORD)
@@ -95,7 +146,7 @@ def test_no_credential_or_session_id_in_any_output_at_vvv(
     results.append(certbot.certonly([FAILING_ZONE], plugin_args(sandbox, good, bound=2)))
     sandbox.servers[2].lag = 1.5
     assert results[-1].returncode != 0
-    assert "--dns-netcup-propagation-seconds" in results[-1].output
+    assert "--dns-netcup-propagation-seconds" in results[-1].output, results[-1].describe()
 
     assert len(sessions.issued) >= 3  # the runs really held sessions, and they are scanned for too
     secrets = {

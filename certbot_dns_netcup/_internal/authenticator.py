@@ -1,14 +1,10 @@
-"""The Certbot glue: options, credentials, and the flow of one authorization round.
+"""The Certbot glue: options, the credentials path, Certbot's display, and errors as Certbot shows them.
 
 ``perform`` is overridden as a whole (instead of dns_common's per-record
-``_perform`` followed by a fixed sleep) because the records are batched per zone
-and the sleep is replaced by the active wait:
-
-    challenges -> CNAME following -> zone and API per name -> nameservers per zone
-      (all of the above before anything is created) -> create, per zone in one call
-      -> wait until every authoritative server serves every value -> answer Certbot
-
-``cleanup`` removes what the ledger says was created, whatever happened before.
+``_perform`` followed by a fixed sleep): the records are batched per zone and
+the sleep is replaced by the active wait.  The flow itself is the run object's
+(run.py), shared with ``certbot-dns-netcup check``; ``cleanup`` has it remove
+what may have been created, whatever happened before.
 
 This module is imported every time Certbot starts (plugin discovery), so the
 heavy parts (requests, dnspython, the API clients) are imported inside methods.
@@ -26,20 +22,19 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 from certbot import errors
 from certbot.plugins import dns_common
 
+from certbot_dns_netcup._internal.defaults import (
+    BOUND_OPTION,
+    DEFAULT_LOGIN_RETRIES,
+    DEFAULT_PROPAGATION_SECONDS,
+    MAX_LOGIN_RETRIES,
+    MAX_PROPAGATION_SECONDS,
+)
+
 if TYPE_CHECKING:  # pragma: no cover
-    from certbot_dns_netcup._internal.credentials import Credentials
-    from certbot_dns_netcup._internal.dns01.nameservers import Nameserver
-    from certbot_dns_netcup._internal.netcup.ccp import CcpClient
-    from certbot_dns_netcup._internal.netcup.rest import RestClient
-    from certbot_dns_netcup._internal.planning import Planner
-    from certbot_dns_netcup._internal.records import ChallengeRecord, RecordLedger
+    from certbot_dns_netcup._internal.netcup.zones import ChallengeRecord
+    from certbot_dns_netcup._internal.run import Run
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_PROPAGATION_SECONDS = 1200
-MAX_PROPAGATION_SECONDS = 86400  # an ACME authorization does not wait for days; more is a typo
-DEFAULT_LOGIN_RETRIES = 3
-MAX_LOGIN_RETRIES = 20
 
 
 def notify(message: str) -> None:
@@ -69,10 +64,7 @@ class Authenticator(dns_common.DNSAuthenticator):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._credentials: Optional[Credentials] = None
-        self._ccp: Optional[CcpClient] = None
-        self._rest: Optional[RestClient] = None
-        self._ledger: Optional[RecordLedger] = None
+        self._run: Optional[Run] = None
 
     @classmethod
     def add_parser_arguments(  # type: ignore[override]
@@ -119,22 +111,19 @@ class Authenticator(dns_common.DNSAuthenticator):
 
     def auth_hint(self, failed_achalls: list[Any]) -> str:
         return (
-            "The certificate authority could not find the expected TXT record, although every nameserver the "
-            "dns-netcup plugin polled served it before the CA was asked. Check that the domain's delegation "
-            "(its NS records at the registry) names only netcup's nameservers and that DNSSEC is consistent; "
-            "`certbot-dns-netcup check DOMAIN --credentials FILE` shows both."
+            "The certificate authority could not find the TXT record, although every nameserver the dns-netcup "
+            "plugin polled served it. Check the domain's delegation at the registry and DNSSEC (the DS records at "
+            "the registry against the zone's keys): `certbot-dns-netcup check DOMAIN --credentials FILE` shows both."
         )
 
     # ----- configuration -------------------------------------------------------
     def _setup_credentials(self) -> None:
-        if self._credentials is not None:
+        """Start the run: check the options, read the credentials file, open the journal (once)."""
+        if self._run is not None:
             return
         from certbot_dns_netcup._internal.credentials import load_credentials
         from certbot_dns_netcup._internal.errors import NetcupError
-        from certbot_dns_netcup._internal.netcup.ccp import CcpClient
-        from certbot_dns_netcup._internal.netcup.rest import RestClient
-        from certbot_dns_netcup._internal.records import RecordLedger
-        from certbot_dns_netcup._internal.redaction import SECRETS, install_log_filter
+        from certbot_dns_netcup._internal.run import Run, RunOptions
 
         self._check_numbers()
         path = self.conf("credentials")
@@ -149,27 +138,26 @@ class Authenticator(dns_common.DNSAuthenticator):
             path = self.conf("credentials")
         path = os.path.abspath(os.path.expanduser(path))
         setattr(self.config, self.dest("credentials"), path)  # renewal configs keep an absolute path
+        options = RunOptions(
+            zone_name=self.conf("zone-name"),
+            nameservers=self.conf("nameservers"),
+            login_retries=int(self.conf("login-retries")),
+            # The journal of the records this run creates lives under Certbot's --work-dir (journal.py).
+            work_dir=getattr(self.config, "work_dir", None),
+        )
         try:
             credentials = load_credentials(path)
+            # Certbot's own check: warns when the file is readable by others.
+            dns_common.validate_file_permissions(path)
+            self._run = Run(credentials, options, notify, _warn, self._system_resolver)
         except NetcupError as error:
             raise errors.PluginError(str(error)) from None
-        # Certbot's own check: warns when the file is readable by others.
-        dns_common.validate_file_permissions(path)
-        for secret in credentials.secrets():
-            SECRETS.add(secret)
-        install_log_filter()
-        self._credentials = credentials
-        if credentials.ccp:
-            self._ccp = CcpClient(credentials.ccp, credentials.ccp_url, login_retries=self.conf("login-retries"))
-        if credentials.rest_key:
-            self._rest = RestClient(credentials.rest_key, credentials.rest_url)
-        self._ledger = RecordLedger(self._ccp, self._rest)
 
     def _check_numbers(self) -> None:
         bound = self.conf("propagation-seconds")
         if bound is None or not 0 <= int(bound) <= MAX_PROPAGATION_SECONDS:
             raise errors.PluginError(
-                f"--dns-netcup-propagation-seconds is {bound}: give the longest time, in seconds, to wait for "
+                f"{BOUND_OPTION} is {bound}: give the longest time, in seconds, to wait for "
                 f"netcup's nameservers, from 0 (do not wait) to {MAX_PROPAGATION_SECONDS}. The default, "
                 f"{DEFAULT_PROPAGATION_SECONDS}, covers netcup's slowest reloads."
             )
@@ -180,64 +168,45 @@ class Authenticator(dns_common.DNSAuthenticator):
                 f"(default {DEFAULT_LOGIN_RETRIES})."
             )
 
-    # ----- the flow ----------------------------------------------------------
-    def perform(self, achalls: list[Any]) -> list[Any]:
-        self._setup_credentials()
-        self._attempt_cleanup = True
-        assert self._ledger is not None
-        with _user_errors():
-            planner = self._planner()
-            records = planner.records(
-                [
-                    (achall.validation_domain_name(_identifier(achall)), achall.validation(achall.account_key))
-                    for achall in achalls
-                ]
-            )
-            targets = [r.target for r in records]
-            waiting = int(self.conf("propagation-seconds")) > 0
-            servers = planner.nameservers(targets, self.conf("nameservers")) if waiting else {}
-            notify(_creating_message(records))
-            self._ledger.publish(records)
-            self._wait(records, servers)
-        return [achall.response(achall.account_key) for achall in achalls]
-
-    def cleanup(self, achalls: list[Any]) -> None:
-        if self._ledger is None:
-            return
-        from certbot_dns_netcup._internal.errors import NetcupError
-
-        try:
-            self._ledger.remove_all()
-        except NetcupError as error:
-            raise errors.PluginError(str(error)) from None
-        finally:
-            if self._ccp is not None:
-                self._ccp.logout()
-
-    def _planner(self) -> Planner:
-        from certbot_dns_netcup._internal.netcup.zones import ZoneResolver
-        from certbot_dns_netcup._internal.planning import Planner
-
-        zones = ZoneResolver(self._ccp, self._rest, self.conf("zone-name"))
-        return Planner(zones, notify, self._system_resolver)
-
     def _system_resolver(self) -> Any:
         """The recursive resolver of /etc/resolv.conf (tests replace this method)."""
         from certbot_dns_netcup._internal.dns01 import dnslookup
 
         return dnslookup.make_system_resolver()
 
-    def _wait(self, records: list[ChallengeRecord], servers: dict[str, list[Nameserver]]) -> None:
-        from certbot_dns_netcup._internal.dns01 import propagation
-
+    # ----- the flow ----------------------------------------------------------
+    def perform(self, achalls: list[Any]) -> list[Any]:
+        self._setup_credentials()
+        run = self._run
+        assert run is not None
         bound = int(self.conf("propagation-seconds"))
-        if bound == 0:
-            notify("Not waiting for netcup's nameservers (--dns-netcup-propagation-seconds is 0).")
+        wanted = [
+            (achall.validation_domain_name(_identifier(achall)), achall.validation(achall.account_key))
+            for achall in achalls
+        ]
+        with _user_errors():
+            run.remove_left_behind()
+            plan = run.plan(wanted, waiting=bound > 0)
+            notify(_creating_message(plan.records))
+            run.publish(plan)
+            if bound == 0:
+                notify(f"Not waiting for netcup's nameservers ({BOUND_OPTION} is 0).")
+            else:
+                started = time.monotonic()
+                run.wait(plan, bound)
+                logger.debug("propagation wait took %.1f s", time.monotonic() - started)
+        return [achall.response(achall.account_key) for achall in achalls]
+
+    def cleanup(self, achalls: list[Any]) -> None:
+        run = self._run
+        if run is None:
             return
-        expected = [propagation.ExpectedRecord(r.target.zone, r.name, r.value) for r in records]
-        started = time.monotonic()
-        propagation.wait_for_propagation(expected, servers, bound, notify)
-        logger.debug("propagation wait took %.1f s", time.monotonic() - started)
+        self._run = None  # a later perform (Certbot's next round of challenges) starts afresh
+        try:
+            with _user_errors():
+                run.remove()
+        finally:
+            run.close()
 
     # dns_common's per-record hooks are not used: perform and cleanup batch the records per zone.
     def _perform(self, domain: str, validation_name: str, validation: str) -> None:  # pragma: no cover
@@ -247,16 +216,22 @@ class Authenticator(dns_common.DNSAuthenticator):
         raise NotImplementedError("records are removed in batches by cleanup()")
 
 
+def _warn(message: str) -> None:
+    """A warning on Certbot's terminal and in its log; the run goes on."""
+    logger.warning("%s", message)
+
+
 @contextmanager
 def _user_errors() -> Iterator[None]:
     """Turn the plugin's own errors into PluginError: Certbot prints those as a message, not a traceback."""
+    from certbot_dns_netcup._internal.dns01.authority import NoAuthoritativeServerError
     from certbot_dns_netcup._internal.dns01.dnslookup import DnsLookupError
     from certbot_dns_netcup._internal.dns01.propagation import PropagationTimeout
     from certbot_dns_netcup._internal.errors import NetcupError
 
     try:
         yield
-    except (NetcupError, PropagationTimeout, DnsLookupError) as error:
+    except (NetcupError, PropagationTimeout, DnsLookupError, NoAuthoritativeServerError) as error:
         raise errors.PluginError(str(error)) from None
 
 

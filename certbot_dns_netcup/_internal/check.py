@@ -10,37 +10,40 @@ report, and live progress goes to the ``progress`` callback.
 
 from __future__ import annotations
 
-import concurrent.futures
 import logging
 import math
 import secrets
-import signal
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+from certbot_dns_netcup._internal import defaults
 from certbot_dns_netcup._internal.credentials import Credentials
-from certbot_dns_netcup._internal.dns01 import dnslookup, dnsquery, nameservers, propagation
-from certbot_dns_netcup._internal.dns01.dnsquery import Observation
+from certbot_dns_netcup._internal.dns01 import delegation, dnslookup, nameservers, propagation
+from certbot_dns_netcup._internal.dns01.authority import (
+    AuthorityReport,
+    NoAuthoritativeServerError,
+    Standing,
+    probe_authority,
+)
 from certbot_dns_netcup._internal.dns01.nameservers import Nameserver
 from certbot_dns_netcup._internal.errors import AuthenticationError, NetcupError
-from certbot_dns_netcup._internal.netcup.ccp import CcpClient
-from certbot_dns_netcup._internal.netcup.rest import ACME_LABEL, RestClient
-from certbot_dns_netcup._internal.netcup.zones import CCP, ZoneResolver, candidate_zones
-from certbot_dns_netcup._internal.planning import NETCUP_NAMESERVERS_TEXT, Planner, is_netcup_host
-from certbot_dns_netcup._internal.records import ChallengeRecord, RecordLedger
+from certbot_dns_netcup._internal.netcup.rest import ACME_LABEL
+from certbot_dns_netcup._internal.netcup.zones import CCP, ChallengeRecord, candidate_zones
+from certbot_dns_netcup._internal.planning import NETCUP_NAMESERVERS_TEXT, authority_advice, is_netcup_host
+from certbot_dns_netcup._internal.records import LeftoverCheck, find_leftovers
+from certbot_dns_netcup._internal.run import Plan, Run, RunOptions
 
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
 
-DEFAULT_PROBE_BOUND = 1200
-NETCUP_SLOWEST_RELOAD = 1200  # seconds: netcup's nameservers sometimes take this long to pick up a change
 MIN_RECOMMENDED_BOUND = 120
 PROBE_PROGRESS_INTERVAL = 10.0
 REACHABILITY_TIMEOUT = 3.0
+# Where the advice sends people: at their registrar, and where netcup's customer panel has it.
+REGISTRAR_DOMAINS = " (netcup CCP: Domains)"
+REGISTRAR_NAMESERVERS = " (netcup CCP: Domains -> Nameservers)"
+REGISTRAR_DNSSEC = " (netcup CCP: Domains -> DNSSEC)"
 
 
 # ----- what the checks found -------------------------------------------------------------------------------------
@@ -66,6 +69,50 @@ class ServerCheck:
     status: str  # what the server did, for people
     reachable: bool  # a DNS server answered at all
     authoritative: bool  # it answered with the zone's data (AA flag): the plugin can poll it
+
+
+@dataclass
+class ZoneApexCheck:
+    """What one answering nameserver of the zone serves at its apex: the zone's own NS set and its DNSKEYs."""
+
+    host: str
+    address: str
+    port: int
+    nameservers: Optional[list[str]]  # None: no authoritative answer (see status)
+    dnskeys: Optional[list[str]]  # e.g. "key tag 12345 (algorithm 13, KSK)"; None: no authoritative answer
+    ds_match: Optional[bool]  # a DS at the registry matches one of its keys; None: no DS there, or not checked
+    status: str
+
+
+@dataclass
+class DsCheck:
+    """One DS record at the registry (the parent zone) and the nameservers whose DNSKEY it matches."""
+
+    record: str  # presentation format: key tag, algorithm, digest type, digest
+    key_tag: int
+    algorithm: int
+    digest_type: int
+    checkable: bool  # False: a digest type this host cannot compute
+    matches: list[str]  # "host (address)" of each nameserver serving the DNSKEY it points to
+
+
+@dataclass
+class RegistryCheck:
+    """The zone's delegation as the parent zone's own servers publish it (not a resolver's cache), and DNSSEC."""
+
+    parent_zone: Optional[str] = None  # e.g. "com"; None: not found
+    server: Optional[str] = None  # the parent's server that answered, "host (address)"
+    checked: bool = False  # the parent answered; otherwise not_checked says why
+    not_checked: str = ""
+    registered: Optional[bool] = None  # False: the parent says the domain does not exist (NXDOMAIN)
+    nameservers: list[str] = field(default_factory=list)  # the NS set at the parent
+    zone_nameservers: list[str] = field(default_factory=list)  # the NS set the zone's own nameservers serve
+    nameservers_match: Optional[bool] = None  # None: one of the two sets is not known
+    ds_known: Optional[bool] = None  # the DS question got an authoritative answer
+    ds: list[DsCheck] = field(default_factory=list)
+    apex: list[ZoneApexCheck] = field(default_factory=list)
+    # "unsigned", "unsigned delegation" (DNSKEYs, no DS), "secure", "broken", "unknown" or "not checked"
+    dnssec: str = "not checked"
 
 
 @dataclass
@@ -104,9 +151,12 @@ class Report:
     servers_source: str = "delegation"  # or "--nameservers"
     servers: list[ServerCheck] = field(default_factory=list)
     families: dict[str, bool] = field(default_factory=dict)  # "IPv4" -> some server of that family answers
+    registry: Optional[RegistryCheck] = None
     probe: Optional[ProbeReport] = None
+    leftovers: Optional[LeftoverCheck] = None  # records journals still hold, and unexplained challenge values
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # facts worth knowing that change nothing about the verdict
 
     @property
     def ok(self) -> bool:
@@ -121,6 +171,10 @@ class Report:
         if text not in self.warnings:
             self.warnings.append(text)
 
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
 
 def recommended_bound(slowest: float) -> int:
     """Twice the slowest server's time, rounded up to a whole minute, at least MIN_RECOMMENDED_BOUND."""
@@ -134,7 +188,7 @@ def probe_value() -> str:
 
 # ----- the checks ------------------------------------------------------------------------------------------------
 class Checker:
-    """Runs the checks for one domain; ``close()`` logs out of the CCP API."""
+    """Runs the checks for one domain on the plugin's own run object; ``close()`` ends what it opened."""
 
     def __init__(
         self,
@@ -145,28 +199,42 @@ class Checker:
         nameservers: Optional[str] = None,
         resolver_factory: Callable[[], Any] = dnslookup.make_system_resolver,
         progress: Progress = logger.info,
+        parent_port: int = 53,
+        work_dir: Optional[str] = None,
+        journal_probe: bool = False,
     ) -> None:
         self.credentials = credentials
         self.nameservers_option = nameservers
         self.progress = progress
-        self.ccp = CcpClient(credentials.ccp, credentials.ccp_url) if credentials.ccp else None
-        self.rest = RestClient(credentials.rest_key, credentials.rest_url) if credentials.rest_key else None
+        # Certbot's --work-dir, where the plugin keeps its journal (see journal.py); None: not looked at.
+        self.work_dir = work_dir
+        # With journal_probe the probe record is journaled there too, as the plugin's records are, so that
+        # a run after a killed check removes it.
+        options = RunOptions(
+            zone_name=zone_name,
+            nameservers=nameservers,
+            work_dir=work_dir if journal_probe else None,
+            bound_option="--timeout",
+        )
         # Raises ConfigurationError for a malformed zone name: a usage error, before anything is asked.
-        zones = ZoneResolver(self.ccp, self.rest, zone_name)
-        self.planner = Planner(zones, logger.debug, resolver_factory)
+        self.run_ = Run(credentials, options, progress, logger.warning, resolver_factory)
+        self.ccp, self.rest, self.planner = self.run_.ccp, self.run_.rest, self.run_.planner
         self.report = Report(domain, credentials.path, record_name=f"{ACME_LABEL}.{domain}")
         self._record: Optional[ChallengeRecord] = None
         self._polled: list[Nameserver] = []
+        self._authority: Optional[AuthorityReport] = None
+        self.parent_port = parent_port  # where the parent zone's servers are asked (tests: the sandbox's registry)
 
     def close(self) -> None:
-        if self.ccp is not None:
-            self.ccp.logout()
+        self.run_.close()
 
     def run(self, probe_bound: Optional[float]) -> Report:
         """Every check; with ``probe_bound`` also the probe (unless an earlier check already failed)."""
         self.check_credentials()
         if self.find_zone():
             self.check_nameservers()
+            self.check_registry()
+        self.check_leftovers()
         if probe_bound is not None:
             if self.report.problems:
                 self.report.warn("The probe was skipped: fix the problems above first.")
@@ -270,32 +338,185 @@ class Checker:
 
     def check_reachability(self, zone: str, servers: list[Nameserver]) -> None:
         report = self.report
-        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(8, len(servers)))) as pool:
-            observations = list(pool.map(lambda s: dnsquery.query_txt(zone, s, REACHABILITY_TIMEOUT), servers))
-        for server, seen in zip(servers, observations):
-            authoritative = seen.kind in (Observation.ANSWER, Observation.NODATA)
-            status = "answers for the zone" if authoritative else seen.describe(frozenset())
+        # The plugin's own probe: the zone's SOA from each address, with the AA flag (see dns01/authority.py).
+        verdict = probe_authority({zone: servers}, REACHABILITY_TIMEOUT)
+        self._authority = verdict
+        for entry in verdict.entries:
+            server = entry.server
+            answered = entry.standing not in (Standing.SILENT, Standing.UNREACHABLE)
+            authoritative = entry.standing in (Standing.AUTHORITATIVE, Standing.LOADING)
+            status = "answers for the zone" if entry.standing is Standing.AUTHORITATIVE else entry.answer
             report.servers.append(
-                ServerCheck(
-                    server.host, server.address, server.port, server.family, status, seen.answered, authoritative
-                )
+                ServerCheck(server.host, server.address, server.port, server.family, status, answered, authoritative)
             )
-            report.families[server.family] = report.families.get(server.family, False) or seen.answered
+            report.families[server.family] = report.families.get(server.family, False) or answered
         for family, reachable in sorted(report.families.items()):
             if not reachable:
                 report.warn(f"No nameserver of {zone} answers over {family} from this host.")
-        if not any(s.reachable for s in report.servers):
-            report.problem(
-                f"No nameserver of {zone} answers from this host: is outgoing DNS (UDP and TCP port 53) blocked? "
-                "The plugin could not see when the record is served."
-            )
+        try:  # no address serves the zone (all lame, or all silent): the plugin stops before creating anything
+            verdict.check(authority_advice(self.nameservers_option))
+        except NoAuthoritativeServerError as error:
+            report.problem(str(error))
         for checked in report.servers:
             if checked.reachable and not checked.authoritative:
-                report.problem(
+                # The plugin warns and goes on without it, as the CA's resolvers do: a renewal still works.
+                report.warn(
                     f"{checked.host} ({endpoint(checked.address, checked.port)}) answers, but not with the data of "
-                    f"{zone} ({checked.status}): the plugin would wait for it in vain. Check the zone's delegation "
-                    "at netcup."
+                    f"{zone} ({checked.status}): a lame nameserver, which resolvers skip and the plugin does not wait "
+                    "for. Fix the zone's delegation at netcup and at the registry so that it names only servers that "
+                    "serve the zone."
                 )
+
+    # ----- the delegation at the registry, and DNSSEC
+    def check_registry(self) -> None:
+        """The zone's NS set and DS records at the parent zone, against what the zone's own nameservers serve."""
+        assert self._record is not None
+        report, target = self.report, self._record.target
+        zone = target.zone
+        registry = report.registry = RegistryCheck()
+        apex = delegation.query_apex(zone, self._answering_servers(), timeout=REACHABILITY_TIMEOUT)
+        keys = {a.server: list(a.dnskeys) for a in apex if a.dnskeys is not None}
+        served = {a.nameservers for a in apex if a.nameservers is not None}
+        registry.zone_nameservers = sorted({name for names in served for name in names})
+        if len(served) > 1:
+            sets = "; ".join(f"{a.server}: {', '.join(a.nameservers)}" for a in apex if a.nameservers is not None)
+            report.warn(f"The nameservers of {zone} do not all serve the same NS set for it ({sets}).")
+        try:
+            parent = delegation.query_parent(
+                zone, self.planner.resolver, port=self.parent_port, timeout=REACHABILITY_TIMEOUT
+            )
+        except (delegation.ParentUnavailable, dnslookup.DnsLookupError) as error:
+            registry.not_checked = str(error)
+            registry.apex = [_apex_check(a, None) for a in apex]
+            report.note(f"The delegation of {zone} at the registry and its DNSSEC were not checked: {error}.")
+            return
+        registry.checked = True
+        registry.parent_zone, registry.server = parent.parent, str(parent.server)
+        registry.registered = parent.exists
+        registry.nameservers = list(parent.nameservers)
+        registry.ds_known = parent.ds_known
+        self._compare_nameservers(parent, registry, target.api == CCP)
+        if not parent.exists or not parent.nameservers:
+            registry.apex = [_apex_check(a, None) for a in apex]
+            return
+        if not parent.ds_known:
+            registry.dnssec = "unknown"
+            registry.apex = [_apex_check(a, None) for a in apex]
+            report.note(f"The DS records of {zone} at the registry could not be read: {parent.ds_detail}.")
+            return
+        self._compare_dnssec(zone, parent, keys, apex, registry)
+
+    def _answering_servers(self) -> list[Nameserver]:
+        """The polled servers that answered for the zone in check_nameservers (no waiting on silent ones)."""
+        answering = {(s.address, s.port) for s in self.report.servers if s.authoritative}
+        return [s for s in self._polled if (s.address, s.port) in answering]
+
+    def _compare_nameservers(
+        self, parent: delegation.ParentDelegation, registry: RegistryCheck, ccp_zone: bool
+    ) -> None:
+        report, zone, listed = self.report, parent.zone, ", ".join(parent.nameservers)
+        if not parent.exists:
+            report.problem(
+                f"The registry ({parent.server}, for the parent zone {parent.parent}) says {zone} does not exist: "
+                "no resolver, the certificate authority's included, can find any record in it. Check at your "
+                f"registrar that the domain is registered and active{REGISTRAR_DOMAINS}."
+            )
+            return
+        if not parent.nameservers:
+            report.problem(
+                f"The registry ({parent.server}, for the parent zone {parent.parent}) delegates {zone} to no "
+                f"nameservers: set them at your registrar{REGISTRAR_NAMESERVERS}."
+            )
+            return
+        if registry.zone_nameservers:
+            registry.nameservers_match = set(parent.nameservers) == set(registry.zone_nameservers)
+            if not registry.nameservers_match:
+                report.problem(
+                    f"The registry delegates {zone} to {listed}, but the zone lists "
+                    f"{', '.join(registry.zone_nameservers)}: change the nameservers at your registrar"
+                    f"{REGISTRAR_NAMESERVERS} so that both name the same servers."
+                )
+        others = [n for n in parent.nameservers if not is_netcup_host(n)]
+        # None of them netcup's, as the resolver sees it too: the plugin's own verdict already says so.
+        if ccp_zone and others and report.delegated_to_netcup is not False:
+            them = "it" if len(others) == 1 else "them"
+            report.problem(
+                f"The registry delegates {zone} to {', '.join(others)}, which {'is' if len(others) == 1 else 'are'} "
+                f"not netcup's: resolvers that ask {them} never see records created at netcup. Change the "
+                f"nameservers at your registrar{REGISTRAR_NAMESERVERS} to netcup's ({NETCUP_NAMESERVERS_TEXT})."
+            )
+
+    def _compare_dnssec(
+        self,
+        zone: str,
+        parent: delegation.ParentDelegation,
+        keys: dict[Nameserver, list[str]],
+        apex: list[delegation.ApexData],
+        registry: RegistryCheck,
+    ) -> None:
+        report = self.report
+        comparison = delegation.compare_dnssec(zone, parent.ds, keys)
+        registry.dnssec = comparison.state
+        registry.ds = [
+            DsCheck(v.text, v.key_tag, v.algorithm, v.digest_type, v.checkable, [str(s) for s in v.matched_by])
+            for v in comparison.ds
+        ]
+        matched = {server for v in comparison.ds for server in v.matched_by}
+        registry.apex = [_apex_check(a, (a.server in matched) if parent.ds else None) for a in apex]
+        records = "; ".join(parent.ds)
+        if comparison.state == delegation.BROKEN:
+            bad = comparison.unmatched_servers
+            with_keys = [s for s in bad if keys.get(s)]
+            every = len(bad) == len(keys)
+            who = "the zone's nameservers serve" if every else ", ".join(str(s) for s in bad)
+            if not every:
+                who += " serves" if len(bad) == 1 else " serve"
+            served = (
+                f"{who} no DNSKEY that {'it' if len(parent.ds) == 1 else 'any of them'} matches"
+                if with_keys
+                else f"{who} no DNSKEY at all (DNSSEC is off for the zone there)"
+            )
+            fix = "replace it with the DS of the zone's current key" if with_keys else "sign the zone at netcup again"
+            report.problem(
+                f"The registry publishes DS {records} for {zone}, but {served}: every validating resolver, the "
+                f"certificate authority's included, answers SERVFAIL for names in {zone}"
+                f"{'' if every else ' when it asks those servers'}. Remove the DS at your registrar"
+                f"{REGISTRAR_DNSSEC}, or {fix}."
+            )
+        elif comparison.state == delegation.UNSIGNED_DELEGATION:
+            report.note(
+                f"{zone} is signed (its nameservers serve DNSKEYs) but the registry has no DS for it: DNSSEC is not "
+                "in effect for it, which renewals do not need."
+            )
+        elif comparison.state == delegation.UNKNOWN:
+            reason = (
+                "no nameserver of the zone answered about its DNSKEYs"
+                if not keys
+                else "a DS has a digest type this host cannot compute"
+            )
+            report.note(f"The DS records of {zone} at the registry ({records}) could not be checked: {reason}.")
+        if comparison.state == delegation.SECURE and comparison.stale_ds:
+            stale = "; ".join(v.text for v in comparison.stale_ds)
+            report.note(
+                f"The DS {stale} at the registry matches no DNSKEY of {zone}: harmless while another DS matches (as "
+                f"during a key rollover), but remove it at your registrar{REGISTRAR_DNSSEC} once the rollover is over."
+            )
+
+    # ----- records left behind
+    def check_leftovers(self) -> None:
+        """What the plugin's journals on this host still hold, and challenge values in the zone none explains."""
+        if self.work_dir is None:
+            return
+        target = self._record.target if self._record is not None else None
+        leftovers = find_leftovers(self.work_dir, target, self.ccp)
+        self.report.leftovers = leftovers
+        if leftovers.journal_error:
+            self.report.warn(f"Could not read the dns-netcup journals: {leftovers.journal_error}.")
+        if any(note.run_state == "ended early" for note in leftovers.journaled):
+            self.report.warn(
+                "Runs that ended before their cleanup left TXT records (listed above); the next Certbot run with "
+                "the dns-netcup plugin on this host removes them."
+            )
 
     # ----- the probe
     def probe(self, bound: float) -> None:
@@ -308,14 +529,12 @@ class Checker:
         if not servers:
             report.problem("There are no nameservers to probe.")
             return
-        ledger = RecordLedger(self.ccp, self.rest)
+        plan = Plan([record], {record.target.zone: servers}, self._authority)
         self.progress(f"Creating a throwaway TXT record at {record.name} through netcup's {record.target.api_name}")
         try:
-            with _interrupts_held():  # a half-sent request could leave a record the ledger does not know of
-                ledger.publish([record])
+            self.run_.publish(plan)
             probe.created = True
-            expected = [propagation.ExpectedRecord(record.target.zone, record.name, record.value)]
-            self._time_servers(probe, expected, servers)
+            self._time_servers(probe, plan)
         except KeyboardInterrupt:
             probe.interrupted = True
             self.progress("Interrupted: removing the throwaway record")
@@ -323,24 +542,16 @@ class Checker:
         except NetcupError as error:
             report.problem(str(error))
         finally:
-            self._remove(ledger, probe)
+            self._remove(probe)
 
-    def _time_servers(
-        self, probe: ProbeReport, expected: list[propagation.ExpectedRecord], servers: list[Nameserver]
-    ) -> None:
+    def _time_servers(self, probe: ProbeReport, plan: Plan) -> None:
         zone = probe.zone
+        servers = plan.servers[zone]
         lagging: set[Nameserver] = set()
         silent: set[Nameserver] = set()
         unreachable: set[Nameserver] = set()
         try:
-            result = propagation.wait_for_propagation(
-                expected,
-                {zone: servers},
-                probe.bound,
-                self.progress,
-                progress_interval=PROBE_PROGRESS_INTERVAL,
-                bound_option="--timeout",
-            )
+            result = self.run_.wait(plan, probe.bound, progress_interval=PROBE_PROGRESS_INTERVAL)
             ready = result.ready_after
             silent = {server for _, server in result.silent}
             unreachable = set(result.unreachable)
@@ -348,8 +559,8 @@ class Checker:
             ready = error.ready_after
             lagging = {server for _, server in error.lagging}
             self.report.problem(
-                f"Not every nameserver served the test record within {probe.bound:.0f} s. netcup's reloads can "
-                f"take up to {NETCUP_SLOWEST_RELOAD // 60} minutes: if --timeout was below that, run the check "
+                f"Not every nameserver served the test record within {probe.bound:.0f} s. netcup's reloads can take "
+                f"up to {defaults.NETCUP_SLOWEST_RELOAD // 60} minutes: if --timeout was below that, run the check "
                 f"again with the default; otherwise netcup has a problem with this zone.\n{error}"
             )
         for server in servers:
@@ -370,37 +581,25 @@ class Checker:
             probe.slowest = max(times)
             probe.recommended_seconds = recommended_bound(probe.slowest)
 
-    def _remove(self, ledger: RecordLedger, probe: ProbeReport) -> None:
-        if not ledger.created:
+    def _remove(self, probe: ProbeReport) -> None:
+        if not self.run_.ledger.created:
             return
         probe.created = True  # also when Ctrl-C came while the API call was under way
         self.progress(f"Removing the throwaway record from {probe.zone}")
         try:
-            with _interrupts_held():  # a second Ctrl-C must not leave the record behind
-                ledger.remove_all()
+            self.run_.remove()
         except NetcupError as error:
             self.report.problem(str(error))
             return
         probe.removed = True
 
 
-@contextmanager
-def _interrupts_held() -> Iterator[None]:
-    """Hold Ctrl-C (SIGINT) until the block is done, then raise KeyboardInterrupt if one came.
-
-    Only the main thread can set signal handlers; elsewhere the block runs unprotected.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if received:
-        raise KeyboardInterrupt
+def _apex_check(data: delegation.ApexData, ds_match: Optional[bool]) -> ZoneApexCheck:
+    server = data.server
+    keys = None if data.dnskeys is None else [delegation.describe_key(key) for key in data.dnskeys]
+    names = None if data.nameservers is None else list(data.nameservers)
+    status = data.detail or ("serves DNSKEYs" if keys else "serves no DNSKEY")
+    return ZoneApexCheck(server.host, server.address, server.port, names, keys, ds_match, status)
 
 
 def endpoint(address: str, port: int) -> str:

@@ -23,11 +23,11 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any, Callable, Optional, TextIO
 
+from certbot_dns_netcup._internal import defaults
 from certbot_dns_netcup._internal.check import (
-    DEFAULT_PROBE_BOUND,
-    NETCUP_SLOWEST_RELOAD,
     Checker,
     ProbeReport,
+    RegistryCheck,
     Report,
     endpoint,
 )
@@ -35,7 +35,7 @@ from certbot_dns_netcup._internal.credentials import load_credentials
 from certbot_dns_netcup._internal.dns01 import dnslookup, nameservers
 from certbot_dns_netcup._internal.errors import NetcupError
 from certbot_dns_netcup._internal.netcup.zones import normalize_name
-from certbot_dns_netcup._internal.redaction import SECRETS, install_log_filter
+from certbot_dns_netcup._internal.redaction import install_log_filter
 from certbot_dns_netcup._version import __version__
 
 PROG = "certbot-dns-netcup"
@@ -43,9 +43,8 @@ EXIT_OK = 0
 EXIT_WOULD_FAIL = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-MAX_BOUND = 86400
-BOUND_OPTION = "--dns-netcup-propagation-seconds"
 WIDTH = 100  # of the text report
+CERTBOT_WORK_DIR = "/var/lib/letsencrypt"  # Certbot's default --work-dir
 
 
 class UsageError(Exception):
@@ -62,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="tell whether a renewal of DOMAIN would work, and how long netcup takes",
         description="Check, without touching the zone (unless --probe), whether Certbot's dns-netcup plugin can "
         "renew a certificate for DOMAIN: credentials, the zone holding _acme-challenge.DOMAIN (following a CNAME) "
-        "and its API, the zone's nameservers and their reachability. Exit status: 0 a renewal would work, 1 it "
+        "and its API, the zone's nameservers and their reachability, the delegation at the registry (the parent zone's "
+        "NS set) and DNSSEC (its DS records against the zone's keys). Exit status: 0 a renewal would work, 1 it "
         "would fail (the report says why), 2 bad command line or credentials file.",
     )
     check.add_argument("domain", metavar="DOMAIN", help="the name on the certificate (for a wildcard, *.NAME or NAME)")
@@ -96,8 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout",
         metavar="SECONDS",
         type=_bound,
-        default=DEFAULT_PROBE_BOUND,
-        help=f"longest wait for the probe record, in seconds (default: {DEFAULT_PROBE_BOUND})",
+        default=defaults.DEFAULT_PROPAGATION_SECONDS,
+        help=f"longest wait for the probe record, in seconds (default: {defaults.DEFAULT_PROPAGATION_SECONDS})",
+    )
+    check.add_argument(
+        "--work-dir",
+        metavar="DIR",
+        default=None,
+        help="Certbot's --work-dir, where the plugin journals the records it creates: the check lists those that "
+        f"runs which ended early left behind (default: {CERTBOT_WORK_DIR}); given, the probe is journaled there too",
     )
     return parser
 
@@ -107,8 +114,8 @@ def _bound(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of seconds") from None
-    if not 1 <= value <= MAX_BOUND:
-        raise argparse.ArgumentTypeError(f"give a number of seconds from 1 to {MAX_BOUND}")
+    if not 1 <= value <= defaults.MAX_PROPAGATION_SECONDS:
+        raise argparse.ArgumentTypeError(f"give a number of seconds from 1 to {defaults.MAX_PROPAGATION_SECONDS}")
     return value
 
 
@@ -118,10 +125,12 @@ def main(
     *,
     stdout: Optional[TextIO] = None,
     stderr: Optional[TextIO] = None,
+    parent_port: int = 53,
 ) -> int:
     """Run the command line ``argv`` and return the exit status.
 
-    ``resolver_factory`` replaces the system's resolver (/etc/resolv.conf), for tests.
+    ``resolver_factory`` replaces the system's resolver (/etc/resolv.conf), and ``parent_port`` the port
+    the parent zone's servers are asked on, for tests.
     """
     out = stdout if stdout is not None else sys.stdout
     err = stderr if stderr is not None else sys.stderr
@@ -134,7 +143,7 @@ def main(
     checker: Optional[Checker] = None
     try:
         try:
-            checker = _checker(args, resolver_factory or dnslookup.make_system_resolver, progress)
+            checker = _checker(args, resolver_factory or dnslookup.make_system_resolver, progress, parent_port)
         except UsageError as error:
             print(f"{PROG}: error: {error}", file=err)
             return EXIT_USAGE
@@ -152,7 +161,12 @@ def main(
     return EXIT_OK if report.ok else EXIT_WOULD_FAIL
 
 
-def _checker(args: argparse.Namespace, resolver_factory: Callable[[], Any], progress: Callable[[str], None]) -> Checker:
+def _checker(
+    args: argparse.Namespace,
+    resolver_factory: Callable[[], Any],
+    progress: Callable[[str], None],
+    parent_port: int = 53,
+) -> Checker:
     """Everything that can be wrong before netcup is asked: the domain, the options, the credentials file."""
     try:
         raw = args.domain[2:] if args.domain.startswith("*.") else args.domain
@@ -163,8 +177,6 @@ def _checker(args: argparse.Namespace, resolver_factory: Callable[[], Any], prog
             except ValueError as error:
                 raise UsageError(f"--nameservers: {error}") from None
         credentials = load_credentials(os.path.abspath(os.path.expanduser(args.credentials)))
-        for secret in credentials.secrets():
-            SECRETS.add(secret)
         return Checker(
             domain,
             credentials,
@@ -172,6 +184,10 @@ def _checker(args: argparse.Namespace, resolver_factory: Callable[[], Any], prog
             nameservers=args.nameservers,
             resolver_factory=resolver_factory,
             progress=progress,
+            parent_port=parent_port,
+            work_dir=os.path.abspath(os.path.expanduser(args.work_dir or CERTBOT_WORK_DIR)),
+            # The probe is journaled only in a --work-dir the user named: check never writes to the system's.
+            journal_probe=args.work_dir is not None,
         )
     except NetcupError as error:
         raise UsageError(str(error)) from None
@@ -248,12 +264,19 @@ def render_text(report: Report) -> str:
     lines += _table(rows)
     if report.zone:
         lines += ["", *_nameserver_lines(report)]
+    if report.registry is not None:
+        lines += ["", *_registry_lines(report.zone or report.domain, report.registry)]
     if report.probe is not None:
         lines += ["", *_probe_lines(report.probe)]
+    lines += _leftover_lines(report)
     if report.warnings:
         lines += ["", "Warnings"]
         for warning in report.warnings:
             lines += _wrapped(warning, "  - ", "    ")
+    if report.notes:
+        lines += ["", "Notes"]
+        for note in report.notes:
+            lines += _wrapped(note, "  - ", "    ")
     lines.append("")
     if report.ok:
         lines.append(f"Result: OK - a renewal of {report.domain} with the dns-netcup plugin would work.")
@@ -285,6 +308,69 @@ def _nameserver_lines(report: Report) -> list[str]:
     return lines
 
 
+_DNSSEC_TEXT = {
+    "unsigned": "not in use (no DS at the registry, no DNSKEY in the zone)",
+    "unsigned delegation": "not in effect (the zone serves DNSKEYs, the registry has no DS)",
+    "secure": "consistent (a DS at the registry matches a DNSKEY of every nameserver)",
+    "broken": "BROKEN (a nameserver serves no DNSKEY that a DS at the registry matches)",
+    "unknown": "could not be checked",
+    "not checked": "not checked",
+}
+
+
+def _registry_lines(zone: str, registry: RegistryCheck) -> list[str]:
+    if not registry.checked:
+        return [f"Delegation of {zone} at the registry: not checked (see Notes)"]
+    verdict = {True: " (matches the zone)", False: " (DIFFERS from the zone)", None: ""}[registry.nameservers_match]
+    lines = [f"Delegation of {zone} at the registry (parent zone {registry.parent_zone}, asked {registry.server})"]
+    if registry.registered is False:
+        registry_ns = "none: the domain does not exist (NXDOMAIN)"
+    else:
+        registry_ns = ", ".join(registry.nameservers) or "none"
+    rows = [["registry", registry_ns + verdict]]
+    if registry.zone_nameservers:
+        rows.append(["zone", ", ".join(registry.zone_nameservers) + " (its own NS records)"])
+    rows.append(["DNSSEC", _DNSSEC_TEXT.get(registry.dnssec, registry.dnssec)])
+    ds_lines: list[str] = []
+    for ds in registry.ds:
+        if not ds.checkable:
+            matches = "cannot be checked here"
+        elif ds.matches:
+            matches = "matches the key of " + ", ".join(ds.matches)
+        else:
+            matches = "matches NO key of the zone"
+        ds_lines.append(f"DS {ds.record}: {matches}")
+    lines += _table(rows)
+    for line in ds_lines:
+        lines += _wrapped(line, "  ", "    ")
+    for server in registry.apex:
+        keys = server.status if server.dnskeys is None else ", ".join(server.dnskeys) or "no DNSKEY"
+        where = endpoint(server.address, server.port)
+        who = where if server.host == server.address else f"{server.host} ({where})"
+        lines += _wrapped(f"DNSKEY {who}: {keys}", "  ", "    ")
+    return lines
+
+
+def _leftover_lines(report: Report) -> list[str]:
+    """The records the plugin's journals still hold, and challenge values in the zone that none explains."""
+    found = report.leftovers
+    if found is None:
+        return []
+    lines = ["", f"Records left behind (journals in {found.journal_dir})"]
+    for note in found.journaled:
+        lines.append(f'  {note.name} TXT "{note.value}" in {note.zone} ({note.api}), run {note.run}: {note.run_state}')
+    if not found.journaled:
+        lines.append("  none in the journals" if not found.journal_error else f"  {found.journal_error}")
+    if found.unexplained:
+        lines.append("  _acme-challenge TXT values in the zone that no journal on this host explains:")
+        lines += [f"    {text}" for text in found.unexplained]
+    elif found.not_listed:
+        lines += _wrapped(found.not_listed, "  ", "  ")
+    elif report.zone:
+        lines.append(f"  no other _acme-challenge TXT values in {report.zone}")
+    return lines
+
+
 def _probe_lines(probe: ProbeReport) -> list[str]:
     lines = [f"Probe: a throwaway TXT record at {probe.record} (waited at most {probe.bound:.0f} s)"]
     if probe.servers:
@@ -294,10 +380,11 @@ def _probe_lines(probe: ProbeReport) -> list[str]:
     if probe.created:
         lines.append("  The record was removed again." if probe.removed else "  The record could NOT be removed.")
     if probe.recommended_seconds is not None and probe.slowest is not None:
+        slowest_reload = defaults.NETCUP_SLOWEST_RELOAD
         advice = (
-            f"Slowest server: {probe.slowest:.1f} s. Recommended: {BOUND_OPTION} {probe.recommended_seconds} "
+            f"Slowest server: {probe.slowest:.1f} s. Recommended: {defaults.BOUND_OPTION} {probe.recommended_seconds} "
             "(twice the slowest time, rounded up to a minute, at least 120). netcup's nameservers can take up to "
-            f"{NETCUP_SLOWEST_RELOAD // 60} minutes to reload a zone, though: the default, {NETCUP_SLOWEST_RELOAD}, "
+            f"{slowest_reload // 60} minutes to reload a zone, though: the default, {slowest_reload}, "
             "is the safe choice, and costs nothing when netcup is fast, because the plugin goes on as soon as every "
             "nameserver serves the record."
         )

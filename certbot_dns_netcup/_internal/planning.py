@@ -164,15 +164,18 @@ class Planner:
         no address of a zone serves it: the CA could not find the records either.
         """
         report = authority.probe_authority(servers)
-        if option:
-            advice = (
-                "The servers were named with --dns-netcup-nameservers: name the zone's authoritative servers "
-                "there, or leave the option out to use the zone's NS records."
-            )
-        else:
-            advice = (
-                "Check the zone's NS records at netcup and the delegation at the domain's registry: both should "
-                f"name only the nameservers netcup serves the zone on (for most zones {NETCUP_NAMESERVERS_TEXT})."
-            )
-        report.check(advice)
+        report.check(authority_advice(option))
         return report
+
+
+def authority_advice(option: Optional[str]) -> str:
+    """What to fix when no address of a zone serves it, by where the addresses came from."""
+    if option:
+        return (
+            "The servers were named with --dns-netcup-nameservers: name the zone's authoritative servers "
+            "there, or leave the option out to use the zone's NS records."
+        )
+    return (
+        "Check the zone's NS records at netcup and the delegation at the domain's registry: both should "
+        f"name only the nameservers netcup serves the zone on (for most zones {NETCUP_NAMESERVERS_TEXT})."
+    )

@@ -87,8 +87,6 @@ class CcpClient:
         # netcup answers a wrong customer number, API key or API password with its rate-limit text, so that
         # text at a login is only a real rate limit once these credentials have been accepted in this run.
         self._credentials_accepted = False
-        SECRETS.add(credentials.api_key)
-        SECRETS.add(credentials.api_password)
 
     # ----- session -----------------------------------------------------------
     def login(self) -> None:

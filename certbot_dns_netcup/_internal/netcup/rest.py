@@ -83,7 +83,6 @@ class RestClient:
         self.base_url = base_url.rstrip("/")
         self.http = http or JsonHttpClient(API_NAME)
         self._headers = {"Authorization": f"Bearer {api_key}"}
-        SECRETS.add(api_key)
 
     def find_domain(self, fqdn: str) -> Optional[RestDomain]:
         """The account's domain named exactly ``fqdn``, or None when it is not one."""
