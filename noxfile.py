@@ -187,3 +187,12 @@ def debian_system(session: nox.Session) -> None:
         *(session.posargs or DEFAULT_PYTEST_ARGS),
         external=True,
     )
+
+
+@nox.session(python=interpreter("3.11"), tags=["lint"])
+def lint(session: nox.Session) -> None:
+    """ruff (lint and format) over the tree, mypy --strict over the package."""
+    session.install("ruff", "mypy", "types-requests", str(ROOT))
+    session.run("ruff", "check", str(ROOT))
+    session.run("ruff", "format", "--check", str(ROOT))
+    session.run("mypy", "--config-file", str(ROOT / "pyproject.toml"), str(ROOT / "certbot_dns_netcup"))

@@ -25,7 +25,7 @@ from certbot_dns_netcup._internal.dns01.authority import (
     Standing,
     probe_authority,
 )
-from certbot_dns_netcup._internal.dns01.nameservers import Nameserver
+from certbot_dns_netcup._internal.dns01.nameservers import Nameserver, endpoint
 from certbot_dns_netcup._internal.errors import AuthenticationError, NetcupError
 from certbot_dns_netcup._internal.netcup.rest import ACME_LABEL
 from certbot_dns_netcup._internal.netcup.zones import CCP, ChallengeRecord, candidate_zones
@@ -600,10 +600,3 @@ def _apex_check(data: delegation.ApexData, ds_match: Optional[bool]) -> ZoneApex
     names = None if data.nameservers is None else list(data.nameservers)
     status = data.detail or ("serves DNSKEYs" if keys else "serves no DNSKEY")
     return ZoneApexCheck(server.host, server.address, server.port, names, keys, ds_match, status)
-
-
-def endpoint(address: str, port: int) -> str:
-    """``address``, or ``address:port`` / ``[address]:port`` when the port is not 53."""
-    if port == 53:
-        return address
-    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"

@@ -29,12 +29,12 @@ from certbot_dns_netcup._internal.check import (
     ProbeReport,
     RegistryCheck,
     Report,
-    endpoint,
 )
 from certbot_dns_netcup._internal.credentials import load_credentials
 from certbot_dns_netcup._internal.dns01 import dnslookup, nameservers
+from certbot_dns_netcup._internal.dns01.nameservers import endpoint
 from certbot_dns_netcup._internal.errors import NetcupError
-from certbot_dns_netcup._internal.netcup.zones import normalize_name
+from certbot_dns_netcup._internal.netcup.zones import ascii_domain_name
 from certbot_dns_netcup._internal.redaction import install_log_filter
 from certbot_dns_netcup._version import __version__
 
@@ -170,7 +170,7 @@ def _checker(
     """Everything that can be wrong before netcup is asked: the domain, the options, the credentials file."""
     try:
         raw = args.domain[2:] if args.domain.startswith("*.") else args.domain
-        domain = normalize_name(raw)
+        domain = ascii_domain_name(raw)
         if args.nameservers:
             try:
                 nameservers.parse_nameservers_option(args.nameservers)

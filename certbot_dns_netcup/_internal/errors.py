@@ -47,9 +47,5 @@ class AuthenticationError(ApiError):
     """netcup rejected the credentials."""
 
 
-class RateLimitError(ApiError):
-    """netcup's rate limit was hit and did not clear within the time we allow."""
-
-
 class ZoneNotFoundError(NetcupError):
     """No zone of the account holds a name."""

@@ -54,3 +54,58 @@ def ccp_login_locked_out(details: str) -> str:
         "stop every other program that logs in with these credentials, wait until the CCP lets you log in "
         "again, then run Certbot once more."
     )
+
+
+def ccp_session_keeps_ending(operation: str, details: str) -> str:
+    return (
+        f"netcup's CCP API kept ending our session during {operation} ({details}), even after logging in "
+        "again. Raise --dns-netcup-login-retries or retry later."
+    )
+
+
+def ccp_unknown_zone(zone: object, details: str) -> str:
+    return (
+        f"netcup's CCP API does not know the zone {zone!r} ({details}). Either it is not a domain of this "
+        "customer account, or it is on netcup's newer DNS platform, which only the REST API reaches: add "
+        "dns_netcup_api_v1_key to your credentials file."
+    )
+
+
+def ccp_not_an_api_answer(operation: str, status: int) -> str:
+    return (
+        f"netcup's CCP API answered {operation} with something that is not a CCP API response (HTTP {status}). "
+        "Check dns_netcup_api_url in your credentials file, or retry later."
+    )
+
+
+def api_refused(api_name: str, operation: str, details: str) -> str:
+    return f"netcup's {api_name} refused {operation} ({details})."
+
+
+def rest_key_rejected(details: str) -> str:
+    return (
+        f"netcup's REST API rejected the API key ({details}). Check dns_netcup_api_v1_key in your credentials "
+        f"file: it must be a REST API key (64 characters), not a CCP API key. {REST_KEY_HELP}"
+    )
+
+
+def api_unreachable(api_name: str, operation: str, attempts: int, failure: str, host: str) -> str:
+    return (
+        f"netcup's {api_name} did not answer {operation} properly after {attempts} attempts: {failure}. This is "
+        "usually a passing problem at netcup or on the network: retry in a few minutes; if it persists, check "
+        f"that this host can reach {host} over HTTPS (proxy, firewall) and netcup's status page."
+    )
+
+
+def rate_limit_budget_spent(api_name: str, operation: str, reason: str) -> str:
+    return (
+        f"netcup's {api_name} keeps refusing requests because of its rate limit ({reason}) during {operation}. "
+        "Another program may be using the same account heavily; wait a few minutes and run Certbot again."
+    )
+
+
+def zone_override_outside(zone: str, name: str) -> str:
+    return (
+        f"--dns-netcup-zone-name is {zone}, but the record {name} is not inside that zone. Remove the option to "
+        "let the plugin find the zone, or give the zone that holds this name."
+    )

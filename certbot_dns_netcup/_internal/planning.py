@@ -27,7 +27,7 @@ from certbot_dns_netcup._internal.netcup.zones import (
     ChallengeRecord,
     ZoneResolver,
     ZoneTarget,
-    normalize_name,
+    ascii_domain_name,
 )
 
 logger = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ class Planner:
         """The records for (validation name, value) pairs, each with its zone and API."""
         records = []
         for raw_name, value in wanted:
-            name = normalize_name(raw_name)
+            name = ascii_domain_name(raw_name)
             target_name = self.follow_cname(name)
             try:
                 target = self.zones.resolve(target_name)

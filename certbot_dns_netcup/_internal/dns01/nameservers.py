@@ -40,15 +40,21 @@ class Nameserver:
     def family(self) -> str:
         return "IPv6" if ipaddress.ip_address(self.address).version == 6 else "IPv4"
 
-    def _endpoint(self) -> str:
-        if self.port == 53:
-            return self.address
-        return f"[{self.address}]:{self.port}" if self.family == "IPv6" else f"{self.address}:{self.port}"
+    @property
+    def endpoint(self) -> str:
+        return endpoint(self.address, self.port)
 
     def __str__(self) -> str:
         if self.host == self.address:
-            return self._endpoint()
-        return f"{self.host} ({self._endpoint()})"
+            return self.endpoint
+        return f"{self.host} ({self.endpoint})"
+
+
+def endpoint(address: str, port: int) -> str:
+    """``address``, or ``address:port`` / ``[address]:port`` when the port is not 53."""
+    if port == 53:
+        return address
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
 # ----- the nameserver option --------------------------------------------------------------------------------------

@@ -212,10 +212,7 @@ class CcpClient:
         operation = _operation(action, params)
         if answer is None:
             raise ApiError(
-                f"netcup's CCP API answered {operation} with something that is not a CCP API response "
-                f"(HTTP {response.status}). Check dns_netcup_api_url in your credentials file, or retry later.",
-                api=API_NAME,
-                operation=operation,
+                messages.ccp_not_an_api_answer(operation, response.status), api=API_NAME, operation=operation
             )
         code = answer.statuscode
         if answer.succeeded:
@@ -230,21 +227,12 @@ class CcpClient:
                 raise AuthenticationError(messages.ccp_login_refused_as_rate_limit(details), **kwargs)
             raise AuthenticationError(messages.ccp_login_rejected(details), **kwargs)
         if code == SESSION_GONE:
-            raise ApiError(
-                f"netcup's CCP API kept ending our session during {operation} ({details}), even after logging in "
-                "again. Raise --dns-netcup-login-retries or retry later.",
-                **kwargs,
-            )
+            raise ApiError(messages.ccp_session_keeps_ending(operation, details), **kwargs)
         if code == NO_RECORDS and action == "infoDnsRecords":
             raise ApiError(f"{details}.", **kwargs)
         if code in (ZONE_NOT_FOUND, UPDATE_FAILED_ZONE) or _is_not_a_zone_text(netcup_says):
-            raise ZoneApiError(
-                f"netcup's CCP API does not know the zone {params.get('domainname')!r} ({details}). Either it is "
-                "not a domain of this customer account, or it is on netcup's newer DNS platform, which only the "
-                "REST API reaches: add dns_netcup_api_v1_key to your credentials file.",
-                **kwargs,
-            )
-        raise ApiError(f"netcup's CCP API refused {operation} ({details}).", **kwargs)
+            raise ZoneApiError(messages.ccp_unknown_zone(params.get("domainname"), details), **kwargs)
+        raise ApiError(messages.api_refused(API_NAME, operation, details), **kwargs)
 
 
 class ZoneApiError(ApiError, ZoneNotFoundError):

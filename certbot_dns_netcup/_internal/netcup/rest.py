@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Optional
 from urllib.parse import quote
 
+from certbot_dns_netcup._internal import messages
 from certbot_dns_netcup._internal.errors import ApiError, AuthenticationError
-from certbot_dns_netcup._internal.messages import REST_KEY_HELP
 from certbot_dns_netcup._internal.netcup.transport import JsonHttpClient, JsonResponse
 from certbot_dns_netcup._internal.redaction import SECRETS
 
@@ -126,12 +126,8 @@ class RestClient:
         details = f"netcup answered HTTP {answer.status} {code}" + (f": {message}" if message else "")
         kwargs = {"api": API_NAME, "operation": operation, "code": code, "netcup_message": message}
         if code == "authenticationError" or answer.status in (401, 403):
-            raise AuthenticationError(
-                f"netcup's REST API rejected the API key ({details}). Check dns_netcup_api_v1_key in your "
-                f"credentials file: it must be a REST API key (64 characters), not a CCP API key. {REST_KEY_HELP}",
-                **kwargs,
-            )
-        raise ApiError(f"netcup's REST API refused {operation} ({details}).", **kwargs)
+            raise AuthenticationError(messages.rest_key_rejected(details), **kwargs)
+        raise ApiError(messages.api_refused(API_NAME, operation, details), **kwargs)
 
 
 def scope_for(name: str, zone: str) -> str:

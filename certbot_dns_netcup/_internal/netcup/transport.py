@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
+from certbot_dns_netcup._internal import messages
 from certbot_dns_netcup._internal.errors import TransportError
 from certbot_dns_netcup._version import __version__
 
@@ -136,21 +137,12 @@ class JsonHttpClient:
             return response
 
     def _gave_up(self, operation: str, url: str, failure: str) -> TransportError:
-        return TransportError(
-            f"netcup's {self.api_name} did not answer {operation} properly after {self.attempts} attempts: "
-            f"{failure}. This is usually a passing problem at netcup or on the network: retry in a few "
-            f"minutes; if it persists, check that this host can reach {_host(url)} over HTTPS (proxy, "
-            "firewall) and netcup's status page."
-        )
+        return TransportError(messages.api_unreachable(self.api_name, operation, self.attempts, failure, _host(url)))
 
     def _wait_for_rate_limit(self, operation: str, delay: float, reason: str) -> None:
         delay = max(1.0, min(delay, MAX_RATE_LIMIT_WAIT))
         if delay > self.rate_limit_budget:
-            raise TransportError(
-                f"netcup's {self.api_name} keeps refusing requests because of its rate limit ({reason}) during "
-                f"{operation}. Another program may be using the same account heavily; wait a few minutes and "
-                "run Certbot again."
-            )
+            raise TransportError(messages.rate_limit_budget_spent(self.api_name, operation, reason))
         self.rate_limit_budget -= delay
         logger.warning(
             "netcup's %s is rate-limiting us (%s); waiting %.0f s before repeating %s.",

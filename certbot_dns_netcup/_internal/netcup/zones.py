@@ -17,6 +17,7 @@ import logging
 from dataclasses import dataclass
 from typing import Optional
 
+from certbot_dns_netcup._internal import messages
 from certbot_dns_netcup._internal.errors import ConfigurationError, ZoneNotFoundError
 from certbot_dns_netcup._internal.messages import CCP_KEYS_HELP, REST_KEY_HELP
 from certbot_dns_netcup._internal.netcup.ccp import CcpClient
@@ -55,7 +56,7 @@ class ChallengeRecord:
         return f'{self.name} TXT "{self.value}" in zone {self.target.zone}'
 
 
-def normalize_name(name: str) -> str:
+def ascii_domain_name(name: str) -> str:
     """Lower-case A-label form without the trailing dot; raises ConfigurationError for names DNS cannot carry."""
     name = name.strip().rstrip(".")
     try:
@@ -72,9 +73,15 @@ def normalize_name(name: str) -> str:
 
 
 def candidate_zones(name: str) -> list[str]:
-    """Suffixes of ``name`` that could be a zone apex, shortest first (no bare TLD, no _labels)."""
-    labels = normalize_name(name).split(".")
-    return [".".join(labels[i:]) for i in reversed(range(len(labels) - 1)) if not labels[i].startswith("_")]
+    """Suffixes of ``name`` that could be a zone apex, shortest first (no bare TLD, no _labels).
+
+    Shortest first: netcup keeps one zone per domain and domains do not nest, so the first suffix an
+    API knows is the zone, and a certificate for many names in one zone costs one lookup.
+    """
+    from certbot.plugins.dns_common import base_domain_name_guesses  # longest first, down to the TLD
+
+    guesses = base_domain_name_guesses(ascii_domain_name(name))
+    return [zone for zone in reversed(guesses) if "." in zone and not zone.startswith("_")]
 
 
 class ZoneResolver:
@@ -83,14 +90,14 @@ class ZoneResolver:
     ) -> None:
         self.ccp = ccp
         self.rest = rest
-        self.zone_override = normalize_name(zone_override) if zone_override else None
+        self.zone_override = ascii_domain_name(zone_override) if zone_override else None
         self._rest_cache: dict[str, Optional[RestDomain]] = {}
         self._ccp_cache: dict[str, bool] = {}
         self._found: dict[str, ZoneTarget] = {}
 
     def resolve(self, name: str) -> ZoneTarget:
         """The zone that holds the (absolute) record name ``name``."""
-        name = normalize_name(name)
+        name = ascii_domain_name(name)
         if self.zone_override:
             return self._resolve_override(name, self.zone_override)
         candidates = candidate_zones(name)
@@ -117,10 +124,7 @@ class ZoneResolver:
 
     def _resolve_override(self, name: str, zone: str) -> ZoneTarget:
         if name != zone and not name.endswith("." + zone):
-            raise ConfigurationError(
-                f"--dns-netcup-zone-name is {zone}, but the record {name} is not inside that zone. Remove the "
-                "option to let the plugin find the zone, or give the zone that holds this name."
-            )
+            raise ConfigurationError(messages.zone_override_outside(zone, name))
         if self.rest:
             domain = self._rest_domain(zone)
             if domain:
