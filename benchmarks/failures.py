@@ -212,7 +212,14 @@ def describe_venv(venv: Path) -> dict[str, Any]:
         "import json, os, certbot, certbot_dns_netcup as p; "
         "print(json.dumps([certbot.__version__, os.path.dirname(os.path.dirname(os.path.abspath(p.__file__)))]))"
     )
-    done = subprocess.run([str(venv / "bin" / "python"), "-c", script], capture_output=True, text=True, check=True)
+    # -I and another directory: "import certbot_dns_netcup" must not find this checkout's package in the cwd.
+    done = subprocess.run(
+        [str(venv / "bin" / "python"), "-I", "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tempfile.gettempdir(),
+    )
     certbot_version, plugin_root = json.loads(done.stdout)
     return {
         "venv": str(venv),
@@ -239,16 +246,24 @@ def log_records(log_text: str, level: str) -> list[str]:
     return records
 
 
-def error_line(log_text: str, stderr: str, returncode: int) -> str:
-    """The first line of the error Certbot stopped with: its last ERROR record (the message it printed last).
+def error_line(log_text: str, output: str, returncode: int) -> str:
+    """The first line of the error Certbot stopped with: its last ERROR record (the message it printed last),
+    with the CA's own words when the CA failed a challenge ("Detail: ..." in Certbot's output).
 
-    Without a log file: the last line of stderr that is not Certbot's boilerplate.
+    Without a log file: the last line of the output that is not Certbot's boilerplate.
     """
     errors = [record for record in log_records(log_text, "ERROR") if record]
-    if errors:
-        return errors[-1]
-    lines = messages(stderr)
-    return lines[-1] if lines else f"exit status {returncode}"
+    lines = messages(output)
+    line = errors[-1] if errors else lines[-1] if lines else f"exit status {returncode}"
+    details = [text.strip().removeprefix("Detail:").strip() for text in output.splitlines() if "Detail:" in text]
+    return f"{line} (the CA: {details[0]})" if details else line
+
+
+def warnings(log_text: str, output: str) -> list[str]:
+    """Warnings a user saw: WARNING records of Certbot's log and "Warning: ..." lines of the output."""
+    found = log_records(log_text, "WARNING")
+    found += [line for line in messages(output) if line.startswith("Warning:") and line not in found]
+    return found
 
 
 def head_and_tail(lines: Sequence[str], keep: int = 40) -> list[str]:
@@ -256,8 +271,12 @@ def head_and_tail(lines: Sequence[str], keep: int = 40) -> list[str]:
 
 
 def timeline(sandbox: Sandbox, owner: str, started: float, ended: float) -> list[tuple[float, str]]:
-    """(seconds since Certbot's start, what happened): API calls, TXT records created or removed, CA lookups."""
+    """(seconds since Certbot's start, what happened): API calls, TXT records created or removed, the first TXT
+    query at the nameservers (the plugin's: the CA asks later), the CA's first lookup."""
     events: list[tuple[float, str]] = []
+    polls = [entry.time for server in sandbox.servers for entry in server.log.matching(owner, "TXT", since=started)]
+    if polls:
+        events.append((min(polls) - started, f"first TXT query at the nameservers ({len(polls)} in all, the CA's too)"))
     for api, double in (("CCP", sandbox.ccp_api), ("REST", sandbox.rest_api)):
         for call in double.log.calls():
             events.append((call.at - started, f"{api} {call.operation} -> {call.outcome}"))
@@ -289,6 +308,10 @@ def run_case(case: Case, version: str, executable: Path, bound: int, workdir: Pa
         Sandbox(str(workdir / "sandbox"), servers=case.servers(), zones=[case.zone], port53=True) as sandbox,
         Pebble(workdir / "pebble", sandbox.ca_resolver_option) as pebble,
     ):
+        # The CA's resolver and the host's ask the zone's other servers when one is lame or silent, as
+        # recursive resolvers do: what a case measures is the plugin, not a CA that gives up at one server.
+        for resolver in (sandbox.ca_resolver, sandbox.system_resolver):
+            resolver.skip_lame_servers = True
         credentials = sandbox.write_credentials(
             str(workdir / "netcup.ini"), ccp=case.ccp, rest=case.rest, **case.overrides
         )
@@ -322,7 +345,7 @@ def run_case(case: Case, version: str, executable: Path, bound: int, workdir: Pa
         elif issued:
             outcome = "certificate"
         else:
-            outcome = "error: " + error_line(log_text, stderr, process.returncode)
+            outcome = "error: " + error_line(log_text, stdout + stderr, process.returncode)
         ccp_calls = sandbox.ccp_api.log.calls()
         rest_calls = sandbox.rest_api.log.calls()
         return {
@@ -338,7 +361,7 @@ def run_case(case: Case, version: str, executable: Path, bound: int, workdir: Pa
             "rest_calls": len(rest_calls),
             "txt_records_created": len(values_published_since(sandbox.state, owner, started)),
             "ca_txt_lookups": len(sandbox.ca_resolver.log.matching(owner, "TXT", since=started)),
-            "warnings": log_records(log_text, "WARNING"),
+            "warnings": warnings(log_text, stdout + stderr),
             "stdout": head_and_tail(messages(stdout)),
             "stderr": head_and_tail(messages(stderr)),
             "timeline": [[round(at, 3), event] for at, event in timeline(sandbox, owner, started, ended)],
@@ -368,13 +391,12 @@ def at_default_bound(run: dict[str, Any], runs: Sequence[dict[str, Any]]) -> str
     return "same (ended before its bound)"
 
 
-def compact_timeline(events: Sequence[Sequence[Any]], limit: int = 8) -> str:
+def compact_timeline(events: Sequence[Sequence[Any]], limit: int = 12) -> str:
     """The first events and the last one, as "0.4 s CCP login -> 4013; ..."."""
-    shown = list(events[: limit - 1]) + ([events[-1]] if len(events) >= limit else [])
-    text = "; ".join(f"{at:.1f} s {event}" for at, event in shown)
-    if len(events) > limit:
-        text = text.replace(f"; {shown[-1][0]:.1f} s", f"; ({len(events) - limit} more); {shown[-1][0]:.1f} s", 1)
-    return text
+    parts = [f"{at:.1f} s {event}" for at, event in events]
+    if len(parts) > limit:
+        parts = [*parts[: limit - 1], f"({len(parts) - limit} more)", parts[-1]]
+    return "; ".join(parts)
 
 
 def short_commit(commit: str) -> str:
@@ -395,11 +417,11 @@ def tables(cases: Sequence[Case], runs: Sequence[dict[str, Any]], versions: dict
     )
     rows = []
     for run in shown:
-        version = versions.get(run["version"], {})
+        commit = str(run.get("git_commit", versions.get(run["version"], {}).get("git_commit", "?")))
         rows.append(
             [
                 cell(titles.get(run["case"], run["case"])),
-                f"{VERSION_LABELS[run['version']]} ({short_commit(str(version.get('git_commit', '?')))})",
+                f"{VERSION_LABELS[run['version']]} ({short_commit(commit)})",
                 cell(run["outcome"]),
                 f"{run['seconds']:.1f}",
                 run["bound"],
@@ -427,7 +449,7 @@ def tables(cases: Sequence[Case], runs: Sequence[dict[str, Any]], versions: dict
         [
             run["case"],
             VERSION_LABELS[run["version"]],
-            cell(compact_timeline(run["timeline"]), 600),
+            cell(compact_timeline(run["timeline"]), 900),
             cell("; ".join(run["warnings"]) or "-", 300),
         ]
         for run in shown
@@ -509,7 +531,9 @@ def main(argv: Sequence[str] = ()) -> dict[str, Any]:
     markdown = tables(cases, runs, versions)
     notes = (
         f"Real Certbot and Pebble on the sandbox; one name; nameservers found through the zone's NS set; "
-        f"nameserver lags {', '.join(f'{lag:g}' for lag in LAGS)} s. '3.0.0' is release 3.0.0 (commit "
+        f"nameserver lags {', '.join(f'{lag:g}' for lag in LAGS)} s; the CA's resolver (Pebble validates from 3 "
+        f"vantage points) and the host's ask the zone's next nameserver when one is lame or silent, as recursive "
+        f"resolvers do. '3.0.0' is release 3.0.0 (commit "
         f"{BEFORE_COMMIT}), 'now' this checkout, both run by Certbot {versions.get('after', {}).get('certbot', '?')} "
         f"against the same sandbox. Seconds to exit: Certbot's whole process, measured. The column for the default "
         f"bound is computed (the default bound plus the run's time past its own bound) unless marked measured. "

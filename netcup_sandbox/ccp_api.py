@@ -1,6 +1,6 @@
 """Test double of netcup's CCP JSON API (``POST .../endpoint.php?JSON``).
 
-Answers are shaped like the recordings in /work/shared/fixtures/ccp-cassettes:
+Answers are shaped like netcup's recorded answers in tests/fixtures/ccp-cassettes:
 HTTP 200 even for API errors, the outcome in the envelope, ``responsedata`` the
 empty string on error.  All messages live in ``_Msg`` below.
 

@@ -36,7 +36,15 @@ FOREIGN_TTL = 300
 
 
 class FakeRecursiveResolver(ListeningServer):
-    """Recursive-looking DNS server (RA=1) on ``host``:``port`` (0 = any free port)."""
+    """Recursive-looking DNS server (RA=1) on ``host``:``port`` (0 = any free port).
+
+    ``skip_lame_servers`` (off by default; set it on a started resolver): when the chosen server is
+    silent or lame (no answer, an rcode other than NOERROR/NXDOMAIN, no AA flag, or an SOA from
+    another zone), ask the zone's other servers in turn, as real recursive resolvers do, and answer
+    SERVFAIL only when none of them answers properly.
+    """
+
+    skip_lame_servers = False
 
     def __init__(
         self,
@@ -152,6 +160,8 @@ class FakeRecursiveResolver(ListeningServer):
         server = self._next_server(zone)
         if server is None:
             return Answer(dns.rcode.SERVFAIL, [], [])
+        if self.skip_lame_servers:
+            return self._forward_past_lame_servers(zone, server, qname, qtype)
         query = dns.message.make_query(qname, qtype)
         query.flags &= ~dns.flags.RD  # a resolver asks authoritative servers non-recursively
         try:
@@ -163,6 +173,32 @@ class FakeRecursiveResolver(ListeningServer):
         if reply.rcode() not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
             return Answer(dns.rcode.SERVFAIL, [], [])  # SERVFAIL/REFUSED from the server: lame
         return Answer(reply.rcode(), list(reply.answer), list(reply.authority))
+
+    def _forward_past_lame_servers(
+        self, zone: Zone, first: AuthoritativeServer, qname: dns.name.Name, qtype: dns.rdatatype.RdataType
+    ) -> Answer:
+        """Ask ``first``, then the zone's other servers in NS-set order, until one answers authoritatively."""
+        names = {ns.rstrip(".").lower() for ns in zone.nameservers}
+        candidates = [s for s in self.servers if s.name.lower() in names] or list(self.servers)
+        start = candidates.index(first) if first in candidates else 0
+        apex = absolute(zone.name)
+        query = dns.message.make_query(qname, qtype)
+        query.flags &= ~dns.flags.RD
+        for server in candidates[start:] + candidates[:start]:
+            try:
+                reply = dns.query.udp(query, server.address, timeout=FORWARD_TIMEOUT, port=server.port)
+                if reply.flags & dns.flags.TC:
+                    reply = dns.query.tcp(query, server.address, timeout=FORWARD_TIMEOUT, port=server.port)
+            except (dns.exception.DNSException, OSError):
+                continue  # silent or broken: the next server
+            foreign_soa = any(r.rdtype == dns.rdatatype.SOA and r.name != apex for r in reply.authority)
+            if (
+                reply.rcode() in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN)
+                and reply.flags & dns.flags.AA
+                and not foreign_soa
+            ):
+                return Answer(reply.rcode(), list(reply.answer), list(reply.authority))
+        return Answer(dns.rcode.SERVFAIL, [], [])
 
     def _next_server(self, zone: Zone) -> Optional[AuthoritativeServer]:
         """Round-robin over the servers named in the zone's NS set (all servers if none is named)."""

@@ -57,11 +57,6 @@ class Standing(enum.Enum):
     SILENT = "silent"
     UNREACHABLE = "unreachable"
 
-    @property
-    def waited_for(self) -> bool:
-        """Whether the propagation wait polls a server of this standing."""
-        return self in (Standing.AUTHORITATIVE, Standing.LOADING, Standing.SILENT)
-
 
 @dataclass(frozen=True)
 class ServerAuthority:

@@ -105,10 +105,8 @@ class PropagationResult:
     lame: list[tuple[str, Nameserver]] = field(default_factory=list)  # do not serve the zone (probe), skipped
     queries: dict[Nameserver, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    # The confirmation rounds (every name asked again of every ready server): how many, and when the
-    # last one ended (seconds since the wait began).
+    # How many confirmation rounds (every name asked again of every ready server) it took.
     confirm_rounds: int = 0
-    confirmed_after: Optional[float] = None
     # (zone, server, name) that a confirmation found no longer served: the wait went on for them.
     relapses: list[tuple[str, Nameserver, str]] = field(default_factory=list)
     # Seconds the silent servers were given once every other server was ready (the short silent grace
@@ -444,7 +442,6 @@ class _Wait:
                     f"{self._label(target)} no longer serves {lost[0]}{more}: {first}; "
                     "it may have reloaded an older copy of the zone, waiting for it again"
                 )
-        self.result.confirmed_after = self.clock() - start
         return confirmed
 
     # ----- the loop
