@@ -75,6 +75,22 @@ def test_rest_zone_is_probed_through_the_rest_api(sandbox):
     assert sandbox.ccp_api.log.count() == 0
 
 
+def test_a_lame_server_is_a_warning_and_the_probe_does_not_wait_for_it(sandbox):
+    lame = sandbox.server("second-dns.netcup.net")
+    lame.mode = "refused"
+    credentials = sandbox.write_credentials(rest=False)
+    run = Run(sandbox, "example.test", "--credentials", credentials, "--probe", "--timeout", "60", "--json")
+    assert run.status == 0, run.out + run.err  # the plugin issues through the other servers
+    report = json.loads(run.out)
+    assert report["problems"] == []
+    [warning] = [w for w in report["warnings"] if "lame" in w]
+    assert lame.address in warning and "REFUSED" in warning
+    statuses = {host_port(s["address"], s["port"]): s["status"] for s in report["probe"]["servers"]}
+    assert statuses[host_port(lame.address, lame.port)] == "lame: does not serve the zone (not waited for)"
+    assert [e for e in lame.log.entries() if e.qtype == "TXT"] == []  # never polled for the record
+    assert sandbox.state.all_txt_records() == []
+
+
 def test_domain_on_external_dns_fails_naming_its_nameservers(sandbox):
     credentials = sandbox.write_credentials(rest=False)
     run = Run(sandbox, "external.test", "--credentials", credentials, "--probe", nameservers=False)
@@ -168,7 +184,8 @@ sys.exit(main(sys.argv[3:], sandbox_resolver))
 """
 
 
-def test_ctrl_c_during_the_probe_removes_the_record(sandbox):
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+def test_ctrl_c_or_sigterm_during_the_probe_removes_the_record(sandbox, signum, status):
     sandbox.server("third-dns.netcup.net").lag = 3600  # the probe cannot finish by itself
     credentials = sandbox.write_credentials(rest=False)
     owner = "_acme-challenge.example.test"
@@ -189,13 +206,13 @@ def test_ctrl_c_during_the_probe_removes_the_record(sandbox):
 
     try:
         wait_until(probe_record_created, timeout=60, message="probe record created")
-        child.send_signal(signal.SIGINT)
+        child.send_signal(signum)
         _, err = child.communicate(timeout=60)
     finally:
         if child.poll() is None:
             child.kill()
             child.communicate()
-    assert child.returncode == 130, err
+    assert child.returncode == status, err
     assert "Traceback" not in err
     assert f"The throwaway record {owner} was removed again" in err
     assert sandbox.ccp_api.log.count("updateDnsRecords") == 2

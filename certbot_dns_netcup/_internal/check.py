@@ -550,11 +550,13 @@ class Checker:
         lagging: set[Nameserver] = set()
         silent: set[Nameserver] = set()
         unreachable: set[Nameserver] = set()
+        lame: set[Nameserver] = set()
         try:
             result = self.run_.wait(plan, probe.bound, progress_interval=PROBE_PROGRESS_INTERVAL)
             ready = result.ready_after
             silent = {server for _, server in result.silent}
             unreachable = set(result.unreachable)
+            lame = {server for _, server in result.lame}
         except propagation.PropagationTimeout as error:
             ready = error.ready_after
             lagging = {server for _, server in error.lagging}
@@ -569,6 +571,8 @@ class Checker:
                 status = f"served after {seconds:.1f} s"
             elif server in unreachable:
                 status = "not reachable from this host (not waited for)"
+            elif server in lame:
+                status = "lame: does not serve the zone (not waited for)"
             elif server in silent:
                 status = "never answered (not waited for)"
             elif server in lagging:

@@ -17,9 +17,12 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 import textwrap
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Any, Callable, Optional, TextIO
 
@@ -142,15 +145,16 @@ def main(
 
     checker: Optional[Checker] = None
     try:
-        try:
-            checker = _checker(args, resolver_factory or dnslookup.make_system_resolver, progress, parent_port)
-        except UsageError as error:
-            print(f"{PROG}: error: {error}", file=err)
-            return EXIT_USAGE
-        report = checker.run(args.timeout if args.probe else None)
-    except KeyboardInterrupt:
+        with _termination_as_interrupt():
+            try:
+                checker = _checker(args, resolver_factory or dnslookup.make_system_resolver, progress, parent_port)
+            except UsageError as error:
+                print(f"{PROG}: error: {error}", file=err)
+                return EXIT_USAGE
+            report = checker.run(args.timeout if args.probe else None)
+    except KeyboardInterrupt as interrupt:
         print(_interrupted_message(checker.report if checker else None), file=err)
-        return EXIT_INTERRUPTED
+        return 128 + interrupt.signum if isinstance(interrupt, _Terminated) else EXIT_INTERRUPTED
     finally:
         if checker is not None:
             checker.close()
@@ -191,6 +195,34 @@ def _checker(
         )
     except NetcupError as error:
         raise UsageError(str(error)) from None
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP: ended like Ctrl-C, so that the probe record is removed before the exit."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextmanager
+def _termination_as_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise ``_Terminated`` in the main thread while the check runs (default: they
+    would end the process at once and leave a probe record in the zone)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise _Terminated(signum)
+
+    wanted = [signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])]
+    previous = {signum: signal.signal(signum, terminate) for signum in wanted}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _log_to(stream: TextIO) -> None:
