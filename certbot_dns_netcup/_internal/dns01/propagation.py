@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from . import dnsquery
+from . import wait_messages as text
 from .authority import AuthorityReport, Standing, lame_warning
 from .dnslookup import normalize_name
 from .dnsquery import DEFAULT_QUERY_TIMEOUT, Observation, ObservationKind, query_txt
@@ -57,9 +58,6 @@ MAX_WORKERS = 8
 # few round trips, not a hundred.
 CONFIRM_CHUNK = 5
 CONFIRM_WORKERS = 16
-# Lines of detail in a timeout message before the rest is summarized.
-MAX_REPORT_LINES = 30
-MAX_PROGRESS_ENTRIES = 4
 
 
 @dataclass(frozen=True)
@@ -172,14 +170,6 @@ def _query(name: str, expected: frozenset[str], server: Nameserver, timeout: flo
     return observation
 
 
-def _seconds(value: float) -> str:
-    return str(int(value)) if value == int(value) else f"{value:.1f}"
-
-
-def _plural(count: int, word: str, plural: str = "") -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {plural or word + 's'}"
-
-
 class _Wait:
     """State of one call of ``wait_for_propagation``."""
 
@@ -268,7 +258,7 @@ class _Wait:
                 logger.debug("also no route to %s", ", ".join(names))
                 continue
             self.reported_families.add(family)
-            message = f"{family} is not reachable from this host; not waiting for {', '.join(names)}"
+            message = text.unreachable_family(family, names)
             self.result.warnings.append(message)
             self.notify(message)
 
@@ -289,8 +279,8 @@ class _Wait:
                 target.ready_after = stamp - start
                 self.result.ready_after[(target.zone, server)] = target.ready_after
                 records = sum(len(v) for v in target.expected.values())
-                zone = f" of {target.zone}" if self.multi_zone else ""
-                self.notify(f"{server} serves all {_plural(records, 'record')}{zone} after {target.ready_after:.1f} s")
+                zone = target.zone if self.multi_zone else None
+                self.notify(text.server_ready(str(server), records, zone, target.ready_after))
 
     def _grace_applies(self) -> bool:
         """All servers that answer are ready, the rest never answered, and every zone has a ready server."""
@@ -300,61 +290,22 @@ class _Wait:
         zones = {t.zone for t in self.targets if not t.skipped}
         return all(any(t.zone == z and t.ready_after is not None for t in self.targets) for z in zones)
 
-    def _missing_summary(self, target: _Target) -> str:
-        name = target.pending[0]
-        seen = target.last.get(name)
-        text = f"{name} " + (seen.describe(target.expected[name]) if seen else "not answered yet")
-        if len(target.pending) > 1:
-            text += f" (+{len(target.pending) - 1} more)"
-        return text
-
     def _progress(self, now: float, start: float) -> None:
         waiting = [t for t in self.targets if t.waiting]
         active = [t for t in self.targets if not t.skipped]
-        parts = [f"{self._label(t)}: {self._missing_summary(t)}" for t in waiting[:MAX_PROGRESS_ENTRIES]]
-        if len(waiting) > MAX_PROGRESS_ENTRIES:
-            parts.append(f"and {len(waiting) - MAX_PROGRESS_ENTRIES} more")
-        self.notify(
-            f"Still waiting after {now - start:.0f} s: {len(active) - len(waiting)} of {len(active)} "
-            f"nameservers ready; {'; '.join(parts)}"
-        )
+        missing = [
+            (self._label(t), t.pending[0], t.last.get(t.pending[0]), t.expected[t.pending[0]], len(t.pending) - 1)
+            for t in waiting
+        ]
+        self.notify(text.progress(now - start, len(active) - len(waiting), len(active), missing))
 
     def _timeout_error(self, now: float, start: float) -> PropagationTimeout:
         waiting = [t for t in self.targets if t.waiting]
-        lines: list[str] = []
-        for target in waiting:
-            silent = " (no answer to any query since the wait began)" if self._silent(target) else ""
-            queried = [n for n in target.pending if n in target.last]
-            for name in queried:
-                lines.append(
-                    f"  {self._label(target)}: {name}: {target.last[name].describe(target.expected[name])}" + silent
-                )
-            unqueried = len(target.pending) - len(queried)
-            if not queried:
-                lines.append(f"  {self._label(target)}: no answer received yet")
-            if unqueried and queried:
-                lines.append(
-                    f"  {self._label(target)}: {_plural(unqueried, 'other name')} not checked until "
-                    f"{queried[0]} is served"
-                )
-        if len(lines) > MAX_REPORT_LINES:
-            lines = [*lines[:MAX_REPORT_LINES], f"  ... and {len(lines) - MAX_REPORT_LINES} more lines"]
+        lagging = [text.Lagging(self._label(t), t.pending, t.last, t.expected, self._silent(t)) for t in waiting]
         ready = [self._label(t) for t in self.targets if t.ready_after is not None]
-        text = [f"Not every authoritative nameserver serves the TXT records after {now - start:.0f} s:", *lines]
-        if ready:
-            text.append(f"Serving everything: {', '.join(ready)}.")
-        zones_without_answer = sorted(
-            {t.zone for t in waiting} - {t.zone for t in self.targets if t.server in self.answered}
-        )
-        if zones_without_answer:
-            text.append(
-                f"No nameserver of {', '.join(zones_without_answer)} answered at all: "
-                "is outgoing DNS (UDP and TCP port 53) blocked on this host?"
-            )
-        text.append(f"If the nameservers are just slow, raise {self.bound_option} (now {_seconds(self.bound)}).")
-        return PropagationTimeout(
-            "\n".join(text), self.bound, [(t.zone, t.server) for t in waiting], self.result.ready_after
-        )
+        silent_zones = sorted({t.zone for t in waiting} - {t.zone for t in self.targets if t.server in self.answered})
+        message = text.timeout(now - start, lagging, ready, silent_zones, self.bound_option, self.bound)
+        return PropagationTimeout(message, self.bound, [(t.zone, t.server) for t in waiting], self.result.ready_after)
 
     def _finish(self, now: float, start: float) -> PropagationResult:
         result = self.result
@@ -365,30 +316,15 @@ class _Wait:
         unchecked = sorted({t.zone for t in self.targets} - {t.zone for t in self.targets if not t.skipped})
         lame_zones = {zone for zone, _server in result.lame}
         for zone in unchecked:
-            if zone in lame_zones:
-                warning = f"Warning: no nameserver of {zone} serves the zone (all lame or unreachable): not checked"
-            else:
-                warning = f"Warning: no nameserver of {zone} is reachable from this host: not checked"
+            warning = text.zone_not_checked(zone, zone in lame_zones)
             result.warnings.append(warning)
             self.notify(warning)
         if silent:
-            names = ", ".join(dict.fromkeys(self._label(t) for t in silent))
-            since = (
-                "since before the records were created"
-                if all(t.probe_silent for t in silent)
-                else f"in {result.elapsed:.0f} s"
-            )
-            warning = (
-                f"Warning: not waiting any longer for {names}: no answer to any query (UDP or TCP) {since}, "
-                "while the other nameservers serve all records. If it stays down, resolvers skip it; if it "
-                "comes back with old data, validation may fail: then run again."
-            )
+            names = list(dict.fromkeys(self._label(t) for t in silent))
+            warning = text.silent_left_out(names, all(t.probe_silent for t in silent), result.elapsed)
             result.warnings.append(warning)
             self.notify(warning)
-        self.notify(
-            f"All answering nameservers serve all {_plural(self.record_count, 'TXT record')} "
-            f"after {result.elapsed:.1f} s"
-        )
+        self.notify(text.all_served(self.record_count, result.elapsed))
         return result
 
     # ----- confirmation
@@ -436,12 +372,8 @@ class _Wait:
                 target.ready_after = None
                 target.next_due = self.clock() + self.step
                 self.result.ready_after.pop((target.zone, target.server), None)
-                first = target.last[lost[0]].describe(target.expected[lost[0]])
-                more = f" (+{len(lost) - 1} more)" if len(lost) > 1 else ""
-                self.notify(
-                    f"{self._label(target)} no longer serves {lost[0]}{more}: {first}; "
-                    "it may have reloaded an older copy of the zone, waiting for it again"
-                )
+                seen = target.last[lost[0]].describe(target.expected[lost[0]])
+                self.notify(text.lost_again(self._label(target), lost[0], len(lost) - 1, seen))
         return confirmed
 
     # ----- the loop
@@ -461,11 +393,7 @@ class _Wait:
         if unroutable:
             self._skip_unroutable(unroutable)
         active = [t for t in self.targets if not t.skipped]
-        addresses = _plural(len({t.server for t in active}), "nameserver address", "nameserver addresses")
-        self.notify(
-            f"Waiting for {addresses} to serve "
-            f"{_plural(self.record_count, 'TXT record')} (at most {_seconds(self.bound)} s)"
-        )
+        self.notify(text.waiting(len({t.server for t in active}), self.record_count, self.bound))
         next_progress = start + self.progress_interval
         grace_until: Optional[float] = None
         grace_spent = False  # once the silent servers had their grace, a later confirmation does not renew it
