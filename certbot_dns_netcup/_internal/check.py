@@ -1,10 +1,10 @@
 """The checks behind ``certbot-dns-netcup check``: will a renewal work, and how long does netcup take?
 
-Each step reuses what the plugin itself runs (credentials, ``Planner`` for CNAME
-following, zone, API and nameservers, ``RecordLedger`` and the propagation wait),
-so that the answer is the plugin's own.  Steps record what they found in a
-``Report``; a step that fails adds the reason to ``Report.problems`` and the
-steps that depend on it are skipped.  Nothing here prints: ``cli`` renders the
+Each step runs on the plugin's own run object (run.py: credentials, planner for
+CNAME following, zone, API and nameservers, ledger, journal and the propagation
+wait), so that the answer is the plugin's own.  Steps record what they found in
+a ``Report`` (check_report.py); a step that fails adds the reason to
+``Report.problems`` and the steps that depend on it are skipped.  Nothing here prints: ``cli`` renders the
 report, and live progress goes to the ``progress`` callback.
 """
 
@@ -13,10 +13,19 @@ from __future__ import annotations
 import logging
 import math
 import secrets
-from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from certbot_dns_netcup._internal import defaults
+from certbot_dns_netcup._internal.check_report import (
+    ApiCheck,
+    DsCheck,
+    ProbeReport,
+    ProbeServer,
+    RegistryCheck,
+    Report,
+    ServerCheck,
+    ZoneApexCheck,
+)
 from certbot_dns_netcup._internal.credentials import Credentials
 from certbot_dns_netcup._internal.dns01 import delegation, dnslookup, nameservers, propagation
 from certbot_dns_netcup._internal.dns01.authority import (
@@ -30,7 +39,7 @@ from certbot_dns_netcup._internal.errors import AuthenticationError, NetcupError
 from certbot_dns_netcup._internal.netcup.rest import ACME_LABEL
 from certbot_dns_netcup._internal.netcup.zones import CCP, ChallengeRecord, candidate_zones
 from certbot_dns_netcup._internal.planning import NETCUP_NAMESERVERS_TEXT, authority_advice, is_netcup_host
-from certbot_dns_netcup._internal.records import LeftoverCheck, find_leftovers
+from certbot_dns_netcup._internal.records import find_leftovers
 from certbot_dns_netcup._internal.run import Plan, Run, RunOptions
 
 logger = logging.getLogger(__name__)
@@ -44,136 +53,6 @@ REACHABILITY_TIMEOUT = 3.0
 REGISTRAR_DOMAINS = " (netcup CCP: Domains)"
 REGISTRAR_NAMESERVERS = " (netcup CCP: Domains -> Nameservers)"
 REGISTRAR_DNSSEC = " (netcup CCP: Domains -> DNSSEC)"
-
-
-# ----- what the checks found -------------------------------------------------------------------------------------
-@dataclass
-class ApiCheck:
-    """One API's credentials: present in the file, and whether netcup accepts them (never the secrets)."""
-
-    api: str  # "CCP API" or "REST API"
-    present: bool
-    found: str  # what the file holds, e.g. "customer 12345, API key and API password"
-    accepted: Optional[bool] = None  # None: not in the file, or netcup could not be asked
-    error: str = ""
-
-
-@dataclass
-class ServerCheck:
-    """One address of a nameserver, asked directly and non-recursively about the zone's apex."""
-
-    host: str
-    address: str
-    port: int
-    family: str
-    status: str  # what the server did, for people
-    reachable: bool  # a DNS server answered at all
-    authoritative: bool  # it answered with the zone's data (AA flag): the plugin can poll it
-
-
-@dataclass
-class ZoneApexCheck:
-    """What one answering nameserver of the zone serves at its apex: the zone's own NS set and its DNSKEYs."""
-
-    host: str
-    address: str
-    port: int
-    nameservers: Optional[list[str]]  # None: no authoritative answer (see status)
-    dnskeys: Optional[list[str]]  # e.g. "key tag 12345 (algorithm 13, KSK)"; None: no authoritative answer
-    ds_match: Optional[bool]  # a DS at the registry matches one of its keys; None: no DS there, or not checked
-    status: str
-
-
-@dataclass
-class DsCheck:
-    """One DS record at the registry (the parent zone) and the nameservers whose DNSKEY it matches."""
-
-    record: str  # presentation format: key tag, algorithm, digest type, digest
-    key_tag: int
-    algorithm: int
-    digest_type: int
-    checkable: bool  # False: a digest type this host cannot compute
-    matches: list[str]  # "host (address)" of each nameserver serving the DNSKEY it points to
-
-
-@dataclass
-class RegistryCheck:
-    """The zone's delegation as the parent zone's own servers publish it (not a resolver's cache), and DNSSEC."""
-
-    parent_zone: Optional[str] = None  # e.g. "com"; None: not found
-    server: Optional[str] = None  # the parent's server that answered, "host (address)"
-    checked: bool = False  # the parent answered; otherwise not_checked says why
-    not_checked: str = ""
-    registered: Optional[bool] = None  # False: the parent says the domain does not exist (NXDOMAIN)
-    nameservers: list[str] = field(default_factory=list)  # the NS set at the parent
-    zone_nameservers: list[str] = field(default_factory=list)  # the NS set the zone's own nameservers serve
-    nameservers_match: Optional[bool] = None  # None: one of the two sets is not known
-    ds_known: Optional[bool] = None  # the DS question got an authoritative answer
-    ds: list[DsCheck] = field(default_factory=list)
-    apex: list[ZoneApexCheck] = field(default_factory=list)
-    # "unsigned", "unsigned delegation" (DNSKEYs, no DS), "secure", "broken", "unknown" or "not checked"
-    dnssec: str = "not checked"
-
-
-@dataclass
-class ProbeServer:
-    host: str
-    address: str
-    port: int
-    served_after: Optional[float]  # seconds after the record was created; None: not served
-    status: str
-
-
-@dataclass
-class ProbeReport:
-    record: str
-    zone: str
-    bound: float
-    servers: list[ProbeServer] = field(default_factory=list)
-    created: bool = False
-    removed: bool = False
-    slowest: Optional[float] = None
-    recommended_seconds: Optional[int] = None
-    interrupted: bool = False
-
-
-@dataclass
-class Report:
-    domain: str
-    credentials_file: str
-    apis: list[ApiCheck] = field(default_factory=list)
-    record_name: str = ""  # _acme-challenge.DOMAIN
-    cname_target: Optional[str] = None  # where a CNAME at record_name leads (the record is created there)
-    zone: Optional[str] = None
-    api: Optional[str] = None
-    delegation: list[str] = field(default_factory=list)  # the zone's NS set as the world sees it
-    delegated_to_netcup: Optional[bool] = None
-    servers_source: str = "delegation"  # or "--nameservers"
-    servers: list[ServerCheck] = field(default_factory=list)
-    families: dict[str, bool] = field(default_factory=dict)  # "IPv4" -> some server of that family answers
-    registry: Optional[RegistryCheck] = None
-    probe: Optional[ProbeReport] = None
-    leftovers: Optional[LeftoverCheck] = None  # records journals still hold, and unexplained challenge values
-    problems: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)  # facts worth knowing that change nothing about the verdict
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def problem(self, text: str) -> None:
-        # The same failure can surface in two steps (a rejected key in the credential check and the zone lookup).
-        if text not in self.problems:
-            self.problems.append(text)
-
-    def warn(self, text: str) -> None:
-        if text not in self.warnings:
-            self.warnings.append(text)
-
-    def note(self, text: str) -> None:
-        if text not in self.notes:
-            self.notes.append(text)
 
 
 def recommended_bound(slowest: float) -> int:

@@ -27,12 +27,8 @@ from dataclasses import asdict
 from typing import Any, Callable, Optional, TextIO
 
 from certbot_dns_netcup._internal import defaults
-from certbot_dns_netcup._internal.check import (
-    Checker,
-    ProbeReport,
-    RegistryCheck,
-    Report,
-)
+from certbot_dns_netcup._internal.check import Checker
+from certbot_dns_netcup._internal.check_report import ProbeReport, RegistryCheck, Report
 from certbot_dns_netcup._internal.credentials import load_credentials
 from certbot_dns_netcup._internal.dns01 import dnslookup, nameservers
 from certbot_dns_netcup._internal.dns01.nameservers import endpoint
