@@ -1,14 +1,15 @@
 """``certbot-dns-netcup`` (also ``python -m certbot_dns_netcup``): the ``check`` command.
 
     certbot-dns-netcup check DOMAIN --credentials FILE [--probe] [--json]
-        [--nameservers LIST] [--zone-name ZONE] [--timeout SECONDS]
+        [--nameservers LIST] [--zone-name ZONE] [--timeout SECONDS] [--work-dir DIR]
 
 Tells, before a renewal fails, whether the dns-netcup plugin will manage
 DOMAIN and, with ``--probe``, how long netcup's nameservers take.  The checks
 live in ``check``; this module parses the command line, renders the report (a
 table or JSON on stdout; live progress on stderr) and picks the exit status:
 0 a renewal would work, 1 it would fail (the report says why), 2 the command
-line or the credentials file is wrong, 130 interrupted.
+line or the credentials file is wrong, 130 interrupted (Ctrl-C), 128 + the
+signal's number for SIGTERM or SIGHUP (the probe record is removed first).
 """
 
 from __future__ import annotations
