@@ -4,10 +4,10 @@
     python -m benchmarks.run_all --quick    # a few minutes, to check that everything works
     python -m benchmarks.run_all --seed 7   # another seed for every random choice (default: common.DEFAULT_SEED)
 
-Each benchmark runs as its own process (one at a time: they measure time); their tables are collected
-into benchmarks/results/README.md, the section the project README shows.  The failure benchmark reruns
-only the current code here: release 3.0.0's runs stay as measured (``python -m benchmarks.failures
---version before`` measures them again, about 20 minutes).
+Each benchmark runs as its own process (one at a time: they measure time); their tables are
+collected into benchmarks/results/README.md, which docs/benchmarks.md and the project README point
+to.  The failure benchmark reruns only the current code here: release 3.0.0's runs stay as measured
+(``python -m benchmarks.failures --version before`` measures them again, about 20 minutes).
 """
 
 from __future__ import annotations
@@ -43,11 +43,12 @@ def collect_readme() -> str:
         except FileNotFoundError:
             continue
         environment = results["environment"]
+        commit = short_commit(environment["git_commit"]) if "git_commit" in environment else "not recorded"
         parts += [
             f"## {title}",
             "",
             f"`python -m benchmarks.{name}` — {environment['date']}, "
-            f"commit {short_commit(environment.get('git_commit', 'unknown'))}, seed {results.get('seed', '-')}, "
+            f"commit {commit}, seed {results.get('seed', 'not recorded')}, "
             f"{environment['cpus']} CPUs, load {environment['loadavg_at_end']}, Certbot {environment['certbot']}",
             "",
             results["markdown"],
