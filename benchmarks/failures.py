@@ -221,12 +221,21 @@ def describe_venv(venv: Path) -> dict[str, Any]:
         cwd=tempfile.gettempdir(),
     )
     certbot_version, plugin_root = json.loads(done.stdout)
+    # Recorded without this machine's paths: this checkout, or the 3.0.0 worktree by its commit.
     return {
-        "venv": str(venv),
+        "venv": _where(venv),
         "certbot": certbot_version,
-        "plugin_source": plugin_root,
+        "plugin_source": _where(Path(plugin_root)),
         "git_commit": git_commit(Path(plugin_root)),
     }
+
+
+def _where(path: Path) -> str:
+    """``path`` relative to this checkout, or "outside the checkout" (a temporary worktree or venv)."""
+    try:
+        return str(path.resolve().relative_to(REPO_ROOT.resolve())) or "."
+    except ValueError:
+        return "outside the checkout"
 
 
 # ----- one run ------------------------------------------------------------------------------------------------------
@@ -366,7 +375,8 @@ def run_case(case: Case, version: str, executable: Path, bound: int, workdir: Pa
             "stderr": head_and_tail(messages(stderr)),
             "timeline": [[round(at, 3), event] for at, event in timeline(sandbox, owner, started, ended)],
             "servers": [f"{s.name} lag {s.lag:g} s, {s.mode}" for s in case.servers()],
-            "command": " ".join(["certbot", *subcommand]),
+            # The run's temporary directory stands as <run dir>: no machine path in the results.
+            "command": " ".join(["certbot", *subcommand]).replace(str(workdir), "<run dir>"),
         }
 
 
