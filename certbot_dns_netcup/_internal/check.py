@@ -96,8 +96,9 @@ class Checker:
             bound_option="--timeout",
         )
         # Raises ConfigurationError for a malformed zone name: a usage error, before anything is asked.
-        self.run_ = Run(credentials, options, progress, logger.warning, resolver_factory)
-        self.ccp, self.rest, self.planner = self.run_.ccp, self.run_.rest, self.run_.planner
+        # The plugin's own run object: the same clients, planner, journal, ledger and wait as a renewal.
+        self.plugin_run = Run(credentials, options, progress, logger.warning, resolver_factory)
+        self.ccp, self.rest, self.planner = self.plugin_run.ccp, self.plugin_run.rest, self.plugin_run.planner
         self.report = Report(domain, credentials.path, record_name=f"{ACME_LABEL}.{domain}")
         self._record: Optional[ChallengeRecord] = None
         self._polled: list[Nameserver] = []
@@ -105,7 +106,7 @@ class Checker:
         self.parent_port = parent_port  # where the parent zone's servers are asked (tests: the sandbox's registry)
 
     def close(self) -> None:
-        self.run_.close()
+        self.plugin_run.close()
 
     def run(self, probe_bound: Optional[float]) -> Report:
         """Every check; with ``probe_bound`` also the probe (unless an earlier check already failed)."""
@@ -387,7 +388,7 @@ class Checker:
         if self.work_dir is None:
             return
         target = self._record.target if self._record is not None else None
-        leftovers = find_leftovers(self.work_dir, target, self.ccp)
+        leftovers = find_leftovers(self.work_dir, target, self.plugin_run.ledger.backends)
         self.report.leftovers = leftovers
         if leftovers.journal_error:
             self.report.warn(f"Could not read the dns-netcup journals: {leftovers.journal_error}.")
@@ -411,7 +412,7 @@ class Checker:
         plan = Plan([record], {record.target.zone: servers}, self._authority)
         self.progress(f"Creating a throwaway TXT record at {record.name} through netcup's {record.target.api_name}")
         try:
-            self.run_.publish(plan)
+            self.plugin_run.publish(plan)
             probe.created = True
             self._time_servers(probe, plan)
         except KeyboardInterrupt:
@@ -431,7 +432,7 @@ class Checker:
         unreachable: set[Nameserver] = set()
         lame: set[Nameserver] = set()
         try:
-            result = self.run_.wait(plan, probe.bound, progress_interval=PROBE_PROGRESS_INTERVAL)
+            result = self.plugin_run.wait(plan, probe.bound, progress_interval=PROBE_PROGRESS_INTERVAL)
             ready = result.ready_after
             silent = {server for _, server in result.silent}
             unreachable = set(result.unreachable)
@@ -465,12 +466,12 @@ class Checker:
             probe.recommended_seconds = recommended_bound(probe.slowest)
 
     def _remove(self, probe: ProbeReport) -> None:
-        if not self.run_.ledger.created:
+        if not self.plugin_run.ledger.created:
             return
         probe.created = True  # also when Ctrl-C came while the API call was under way
         self.progress(f"Removing the throwaway record from {probe.zone}")
         try:
-            self.run_.remove()
+            self.plugin_run.remove()
         except NetcupError as error:
             self.report.problem(str(error))
             return

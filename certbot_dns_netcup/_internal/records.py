@@ -105,8 +105,7 @@ def _by_zone(records: Sequence[ChallengeRecord]) -> OrderedDict[ZoneTarget, list
 # ----- what runs that are gone left behind -------------------------------------------------------
 def remove_left_behind(
     journal: Journal,
-    ccp: Optional[CcpClient],
-    rest: Optional[RestClient],
+    backends: Mapping[str, ZoneBackend],
     say: Callable[[str], None],
     warn: Callable[[str], None],
 ) -> None:
@@ -115,7 +114,6 @@ def remove_left_behind(
     One line per record removed goes to ``say``; records that cannot be removed now stay in their
     journal (``warn`` says why).  Runs in progress are never touched.  Raises nothing but interrupts.
     """
-    backends = backends_for(ccp, rest)
     missing: dict[str, int] = {}
     other_account = 0
     for dead in journal.dead_runs():
@@ -186,7 +184,7 @@ class LeftoverCheck:
     not_listed: str = ""  # why the zone's TXT values could not be listed ("" when they were)
 
 
-def find_leftovers(work_dir: str, target: Optional[ZoneTarget], ccp: Optional[CcpClient]) -> LeftoverCheck:
+def find_leftovers(work_dir: str, target: Optional[ZoneTarget], backends: Mapping[str, ZoneBackend]) -> LeftoverCheck:
     """The records the journals under ``work_dir`` still hold (any zone), and the ``_acme-challenge`` TXT
     values in ``target``'s zone that none of them explains.  Changes nothing."""
     from certbot_dns_netcup._internal.journal import journal_dir, read_journals
@@ -202,17 +200,19 @@ def find_leftovers(work_dir: str, target: Optional[ZoneTarget], ccp: Optional[Cc
             explained.add((entry.name, entry.value))
     if target is None:
         return check
-    backend = backends_for(ccp, None).get(target.api)
-    if backend is None:
+    backend = backends.get(target.api)
+    values = None
+    if backend is not None:
+        try:
+            values = backend.challenge_values(target)
+        except NetcupError as listing_error:
+            check.not_listed = f"Could not list the records of {target.zone}: {listing_error}"
+            return check
+    if values is None:
         check.not_listed = (
             f"netcup's REST API has no way to list the records of {target.zone}, so TXT values left there "
             "cannot be found; netcup's Customer Control Panel shows them."
         )
-        return check
-    try:
-        values = backend.challenge_values(target) or []
-    except NetcupError as listing_error:
-        check.not_listed = f"Could not list the records of {target.zone}: {listing_error}"
         return check
     check.unexplained = [f'{name} TXT "{value}"' for name, value in values if (name, value) not in explained]
     return check

@@ -95,7 +95,7 @@ class Run:
             return
         self._left_behind_checked = True
         try:
-            remove_left_behind(self.journal, self.ccp, self.rest, self.notify, self.warn)
+            remove_left_behind(self.journal, self.ledger.backends, self.notify, self.warn)
         except Exception as error:  # the journal is a safety net: trouble with it never fails a renewal
             logger.debug("removing what earlier runs left behind failed", exc_info=True)
             self.warn(f"Could not check for TXT records that earlier runs left behind ({error}); going on.")

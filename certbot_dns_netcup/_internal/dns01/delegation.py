@@ -35,7 +35,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.resolver
 
-from . import dnslookup
+from . import dnslookup, dnsquery
 from .dnslookup import DnsLookupError, normalize_name
 from .nameservers import Nameserver
 
@@ -43,7 +43,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 3.0  # seconds for one query to one server
 MAX_PARENT_ADDRESSES = 6  # parent server addresses tried before giving up (a resolver gives up sooner)
-EDNS_PAYLOAD = 1232  # room for a DNSKEY set without IP fragmentation; TCP when it does not fit
 
 # DS digest types that dns.dnssec.make_ds computes (dnspython 2.0 and later), by number.
 DIGEST_NAMES = {1: "SHA1", 2: "SHA256", 4: "SHA384"}
@@ -125,20 +124,12 @@ def _text(name: dns.name.Name) -> str:
 
 
 def _exchange(qname: dns.name.Name, rdtype: Any, server: Nameserver, timeout: float) -> dns.message.Message:
-    """Ask ``server`` directly (RD=0) for ``rdtype`` at ``qname``: UDP, TCP if truncated; ``_Unanswered`` if none."""
-    query = dns.message.make_query(qname, rdtype, use_edns=0, payload=EDNS_PAYLOAD)
-    query.flags &= ~dns.flags.RD
-    try:
-        try:
-            return dns.query.udp(query, server.address, timeout=timeout, port=server.port, raise_on_truncation=True)
-        except dns.message.Truncated:
-            return dns.query.tcp(query, server.address, timeout=timeout, port=server.port)
-    except dns.exception.Timeout:
-        raise _Unanswered("no answer (timeout)") from None
-    except OSError as error:
-        raise _Unanswered(f"no answer ({error.strerror or error})") from None
-    except dns.exception.DNSException as error:
-        raise _Unanswered(f"bad answer ({error or type(error).__name__})") from None
+    """Ask ``server`` directly (RD=0) for ``rdtype`` at ``qname`` (dnsquery's query and transport);
+    ``_Unanswered`` saying why when there is no usable response."""
+    response = dnsquery.exchange(dnsquery.make_query(_text(qname), rdtype), server, timeout)
+    if isinstance(response, dnsquery.Observation):
+        raise _Unanswered(response.describe(frozenset()))
+    return response
 
 
 def _rcode_text(response: dns.message.Message) -> str:
